@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing Zoo needs and a fresh machine lacks.
+# Idempotent: installs only missing Debian packages, and runs `apt-get update`
+# only when something is missing.
+#
+#   zookeeper      Apache ZooKeeper 3.8 and zkCli.sh: the reference we test against
+#   python3-kazoo  the Python client our compatibility tests drive
+#   netcat-openbsd four-letter words from the shell
+set -euo pipefail
+
+packages=(zookeeper python3-kazoo netcat-openbsd)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    if [[ $(id -u) -ne 0 ]] && ! command -v sudo >/dev/null; then
+        echo "setup: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+        exit 1
+    fi
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo=sudo
+    echo "setup: installing ${missing[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
