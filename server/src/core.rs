@@ -1,0 +1,946 @@
+//! The core: the one task that owns the tree, the sessions and the watches,
+//! and runs every request through the pipeline in arrival order:
+//! prep → commit → apply (in zxid order) → notifications → reply.
+//!
+//! Connection tasks decode frames and hand requests here over a bounded
+//! channel; when it is full they stop reading their sockets, which is the
+//! server's backpressure. Each connection's outbound queue is bounded too: a
+//! client that does not read its replies is disconnected.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use rand::RngCore;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+use zoo_wire::codec::write_frame;
+use zoo_wire::opcode::xid;
+use zoo_wire::*;
+
+use crate::acl::{digest_id, mask_digests, Identities};
+use crate::commit::Commit;
+use crate::config::Config;
+use crate::prep::{prep, PrepContext};
+use crate::session::SessionTable;
+use crate::stats::{ConnStats, ServerStats};
+use crate::tree::{Applied, Change, Tree};
+use crate::txn::{OwnerKind, Txn, TxnOp};
+use crate::watch::{ConnId, Fired, WatchManager};
+
+/// What a connection's writer is told.
+#[derive(Debug)]
+pub enum Outbound {
+    Frame(Bytes),
+    /// Flush what is queued, then close the socket.
+    Close,
+}
+
+/// Messages from connection tasks to the core.
+#[derive(Debug)]
+pub enum Event {
+    /// The first frame of a connection.
+    Connect {
+        conn: ConnId,
+        remote: SocketAddr,
+        out: mpsc::Sender<Outbound>,
+        request: ConnectRequest,
+    },
+    Request {
+        conn: ConnId,
+        request: Request,
+        received: Instant,
+    },
+    /// A request whose body did not decode: answered MARSHALLINGERROR.
+    Malformed { conn: ConnId, xid: i32 },
+    /// An opcode the server does not accept: UNIMPLEMENTED, then close.
+    Unimplemented { conn: ConnId, xid: i32 },
+    /// The socket closed.
+    Closed { conn: ConnId },
+    FourLetter {
+        word: FourLetterWord,
+        arg: Option<i64>,
+        remote: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
+}
+
+pub(crate) struct Conn {
+    pub(crate) out: mpsc::Sender<Outbound>,
+    pub(crate) remote: SocketAddr,
+    pub(crate) session: Option<i64>,
+    pub(crate) ids: Identities,
+    pub(crate) stats: ConnStats,
+}
+
+/// The server state and the pipeline.
+pub struct Core {
+    pub(crate) config: Arc<Config>,
+    pub(crate) tree: Tree,
+    pub(crate) sessions: SessionTable,
+    pub(crate) watches: WatchManager,
+    pub(crate) conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<i64, ConnId>,
+    commit: Box<dyn Commit>,
+    pub(crate) stats: ServerStats,
+    started: Instant,
+    out_buf: BytesMut,
+    pub(crate) trace_mask: i64,
+    last_reap_ms: u64,
+}
+
+fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("last_zxid", &self.tree.last_zxid())
+            .field("sessions", &self.sessions.len())
+            .field("connections", &self.conns.len())
+            .finish()
+    }
+}
+
+impl Core {
+    pub fn new(config: Arc<Config>, commit: Box<dyn Commit>) -> Core {
+        let sessions = SessionTable::new(config.tick_time_ms, config.server_id, wall_ms() as u64);
+        Core {
+            config,
+            tree: Tree::new(),
+            sessions,
+            watches: WatchManager::default(),
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            commit,
+            stats: ServerStats::default(),
+            started: Instant::now(),
+            out_buf: BytesMut::with_capacity(64 * 1024),
+            trace_mask: 306,
+            last_reap_ms: 0,
+        }
+    }
+
+    /// Monotonic ms since start: the clock of session expiry.
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    pub(crate) fn uptime_ms(&self) -> u64 {
+        self.now_ms()
+    }
+
+    /// Runs until every sender of `events` is gone.
+    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        let tick = Duration::from_millis(u64::from(self.config.tick_time_ms).clamp(10, 1000) / 2);
+        let mut ticker = tokio::time::interval(tick);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.handle(event),
+                    None => break,
+                },
+                _ = ticker.tick() => self.tick(),
+            }
+        }
+        info!(last_zxid = self.tree.last_zxid(), "core stopped");
+    }
+
+    pub(crate) fn handle(&mut self, event: Event) {
+        match event {
+            Event::Connect {
+                conn,
+                remote,
+                out,
+                request,
+            } => self.connect(conn, remote, out, request),
+            Event::Request {
+                conn,
+                request,
+                received,
+            } => {
+                self.request(conn, request);
+                let latency = received.elapsed().as_millis() as u64;
+                self.stats.record_latency(latency);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.stats.record_latency(latency);
+                }
+            }
+            Event::Malformed { conn, xid } => {
+                self.stats.packets_received += 1;
+                let zxid = self.tree.last_zxid();
+                self.reply(
+                    conn,
+                    &ServerMessage::header_only(xid, zxid, ErrorCode::MarshallingError),
+                );
+            }
+            Event::Unimplemented { conn, xid } => {
+                self.stats.packets_received += 1;
+                self.reply(
+                    conn,
+                    &ServerMessage::header_only(xid, -1, ErrorCode::Unimplemented),
+                );
+                self.close_conn(conn);
+            }
+            Event::Closed { conn } => self.drop_conn(conn),
+            Event::FourLetter {
+                word,
+                arg,
+                remote,
+                reply,
+            } => {
+                let text = self.four_letter(word, arg, remote);
+                let _ = reply.send(text);
+            }
+        }
+    }
+
+    // ---- connections -------------------------------------------------------
+
+    fn send(&mut self, conn: ConnId, frame: Bytes) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        match c.out.try_send(Outbound::Frame(frame)) {
+            Ok(()) => {
+                c.stats.packets_sent += 1;
+                self.stats.packets_sent += 1;
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(
+                    conn,
+                    "client is not reading its replies; closing the connection"
+                );
+                self.close_conn(conn);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(conn),
+        }
+    }
+
+    fn encode<P: codec::Payload + ?Sized>(&mut self, payload: &P) -> Bytes {
+        write_frame(&mut self.out_buf, payload);
+        self.out_buf.split().freeze()
+    }
+
+    fn reply(&mut self, conn: ConnId, message: &ServerMessage) {
+        let frame = self.encode(message);
+        if let ServerMessage::Reply { header, .. } = message {
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.stats.last_zxid = header.zxid;
+            }
+        }
+        self.send(conn, frame);
+    }
+
+    /// Asks the writer to flush and close, and forgets the connection.
+    fn close_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            let _ = c.out.try_send(Outbound::Close);
+        }
+        self.drop_conn(conn);
+    }
+
+    fn drop_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            self.watches.remove_connection(conn);
+            if let Some(session) = c.session {
+                if self.session_conn.get(&session) == Some(&conn) {
+                    self.session_conn.remove(&session);
+                }
+            }
+            debug!(conn, session = c.session.unwrap_or(0), "connection closed");
+        }
+    }
+
+    fn connect(
+        &mut self,
+        conn: ConnId,
+        remote: SocketAddr,
+        out: mpsc::Sender<Outbound>,
+        req: ConnectRequest,
+    ) {
+        self.stats.packets_received += 1;
+        self.conns.insert(
+            conn,
+            Conn {
+                out,
+                remote,
+                session: None,
+                ids: Identities::new(remote.ip()),
+                stats: ConnStats::new(wall_ms()),
+            },
+        );
+        if req.last_zxid_seen > self.tree.last_zxid() {
+            warn!(
+                conn,
+                client_zxid = req.last_zxid_seen,
+                our_zxid = self.tree.last_zxid(),
+                "client has seen a newer zxid than this server; it must try another server"
+            );
+            self.close_conn(conn);
+            return;
+        }
+        let timeout = self.config.negotiate_timeout(req.timeout_ms);
+        let read_only = req.read_only.map(|_| false);
+        let now = self.now_ms();
+        let response = if req.session_id == 0 {
+            let session_id = self.sessions.next_id();
+            let mut password = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut password);
+            let op = TxnOp::CreateSession {
+                session_id,
+                timeout_ms: timeout,
+                password,
+            };
+            if self.commit_and_apply(session_id, 0, op).is_none() {
+                self.close_conn(conn);
+                return;
+            }
+            self.sessions.add(session_id, timeout, password, now);
+            info!(
+                conn,
+                session = format!("{session_id:#x}"),
+                timeout,
+                "session created"
+            );
+            self.attach(conn, session_id);
+            ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id,
+                passwd: Bytes::copy_from_slice(&password),
+                read_only,
+            }
+        } else {
+            let valid = self
+                .sessions
+                .get(req.session_id)
+                .is_some_and(|s| !s.closing && s.password[..] == req.passwd[..]);
+            if !valid {
+                info!(
+                    conn,
+                    session = format!("{:#x}", req.session_id),
+                    "session expired or invalid"
+                );
+                let frame = self.encode(&ConnectResponse::invalid_session(read_only));
+                self.send(conn, frame);
+                self.close_conn(conn);
+                return;
+            }
+            // The session moves here; its old connection is closed.
+            if let Some(old) = self.session_conn.get(&req.session_id).copied() {
+                if old != conn {
+                    self.close_conn(old);
+                }
+            }
+            self.sessions.set_timeout(req.session_id, timeout, now);
+            self.attach(conn, req.session_id);
+            let password = self
+                .sessions
+                .get(req.session_id)
+                .map(|s| s.password)
+                .unwrap_or_default();
+            ConnectResponse {
+                protocol_version: 0,
+                timeout_ms: timeout,
+                session_id: req.session_id,
+                passwd: Bytes::copy_from_slice(&password),
+                read_only,
+            }
+        };
+        let frame = self.encode(&response);
+        self.send(conn, frame);
+    }
+
+    fn attach(&mut self, conn: ConnId, session: i64) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.session = Some(session);
+            c.stats.session_timeout = self.sessions.get(session).map_or(0, |s| s.timeout_ms);
+        }
+        self.session_conn.insert(session, conn);
+    }
+
+    // ---- the pipeline ------------------------------------------------------
+
+    /// Commits and applies one transaction, fires its watches, and returns
+    /// what apply produced (with the zxid), or `None` if the commit failed.
+    fn commit_and_apply(
+        &mut self,
+        session_id: i64,
+        cxid: i32,
+        op: TxnOp,
+    ) -> Option<(i64, Applied)> {
+        let txn = Txn {
+            zxid: self.tree.last_zxid() + 1,
+            time_ms: wall_ms(),
+            session_id,
+            cxid,
+            op,
+        };
+        if let Err(e) = self.commit.commit(&txn) {
+            warn!(zxid = txn.zxid, "commit failed: {e}");
+            return None;
+        }
+        let mut changes = Vec::new();
+        let applied = self.tree.apply(&txn, &mut changes);
+        if let TxnOp::CloseSession { session_id } = &txn.op {
+            self.sessions.remove(*session_id);
+        }
+        self.fire(&changes, txn.zxid);
+        debug!(zxid = txn.zxid, session = session_id, "applied");
+        Some((txn.zxid, applied))
+    }
+
+    fn fire(&mut self, changes: &[Change], zxid: i64) {
+        let mut fired: Vec<Fired> = Vec::new();
+        for change in changes {
+            fired.clear();
+            self.watches.trigger(change, &mut fired);
+            for f in &fired {
+                if !self.may_see(f.conn, change) {
+                    continue;
+                }
+                let message = ServerMessage::Notification {
+                    zxid,
+                    event: WatcherEvent {
+                        event_type: f.event,
+                        state: KeeperState::SyncConnected,
+                        path: f.path.clone(),
+                    },
+                };
+                self.reply(f.conn, &message);
+            }
+        }
+    }
+
+    /// Events are not delivered to a connection without READ on the node
+    /// (the parent, for child events), as ZooKeeper 3.8.4+ does.
+    fn may_see(&self, conn: ConnId, change: &Change) -> bool {
+        let Some(c) = self.conns.get(&conn) else {
+            return false;
+        };
+        let acl = match change {
+            Change::Deleted(_, acl) => Some(acl.as_slice()),
+            Change::Created(p) | Change::DataChanged(p) | Change::ChildrenChanged(p) => {
+                self.tree.get(p).map(|n| n.acl.as_slice())
+            }
+        };
+        acl.is_none_or(|acl| c.ids.allows(acl, Perms::READ))
+    }
+
+    fn request(&mut self, conn: ConnId, request: Request) {
+        self.stats.packets_received += 1;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.stats.packets_received += 1;
+        c.stats.last_op = request.body.opcode();
+        if request.xid >= 0 {
+            c.stats.last_cxid = Some(request.xid);
+        }
+        let Some(session) = c.session else {
+            return;
+        };
+        let now = self.now_ms();
+        let opcode = request.body.opcode();
+        // auth and sasl do not touch the session, as in ZooKeeper.
+        if !matches!(opcode, OpCode::Auth | OpCode::Sasl) && !self.sessions.touch(session, now) {
+            let zxid = self.tree.last_zxid();
+            self.reply(
+                conn,
+                &ServerMessage::header_only(request.xid, zxid, ErrorCode::SessionExpired),
+            );
+            return;
+        }
+        let xid = request.xid;
+        match request.body {
+            RequestBody::Ping => {
+                let zxid = self.tree.last_zxid();
+                self.reply(
+                    conn,
+                    &ServerMessage::header_only(xid::PING, zxid, ErrorCode::Ok),
+                );
+            }
+            RequestBody::Auth(auth) => self.auth(conn, auth),
+            RequestBody::Sasl(_) => {
+                // No SASL mechanism is configured: refused, and the connection closed.
+                self.reply(
+                    conn,
+                    &ServerMessage::header_only(xid, 0, ErrorCode::AuthFailed),
+                );
+                self.close_conn(conn);
+            }
+            RequestBody::CloseSession => {
+                self.sessions.mark_closing(session);
+                let zxid = self
+                    .commit_and_apply(
+                        session,
+                        xid,
+                        TxnOp::CloseSession {
+                            session_id: session,
+                        },
+                    )
+                    .map_or(self.tree.last_zxid(), |(z, _)| z);
+                info!(
+                    session = format!("{session:#x}"),
+                    "session closed by client"
+                );
+                self.reply(conn, &ServerMessage::header_only(xid, zxid, ErrorCode::Ok));
+                self.close_conn(conn);
+            }
+            body if is_write(&body) => self.write(conn, session, xid, body),
+            body => {
+                let message = self.read(conn, session, xid, body);
+                self.reply(conn, &message);
+            }
+        }
+    }
+
+    fn auth(&mut self, conn: ConnId, auth: AuthPacket) {
+        let super_digest = self.config.super_digest.clone();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let credential = auth.auth.unwrap_or_default();
+        let added = match auth.scheme.as_str() {
+            "digest" => {
+                let id = digest_id(&credential);
+                let is_super = super_digest.as_deref() == Some(id.as_str());
+                let ok = c.ids.add(Id::new("digest", id));
+                if ok && is_super {
+                    c.ids.add(Id::new("super", ""));
+                }
+                ok
+            }
+            "ip" => {
+                let ip = c.remote.ip().to_string();
+                c.ids.add(Id::new("ip", ip))
+            }
+            _ => false,
+        };
+        if added {
+            self.reply(
+                conn,
+                &ServerMessage::header_only(xid::AUTH, 0, ErrorCode::Ok),
+            );
+        } else {
+            self.stats.auth_failed += 1;
+            self.reply(
+                conn,
+                &ServerMessage::header_only(xid::AUTH, 0, ErrorCode::AuthFailed),
+            );
+            self.close_conn(conn);
+        }
+    }
+
+    fn write(&mut self, conn: ConnId, session: i64, xid: i32, body: RequestBody) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let ctx = PrepContext {
+            session_id: session,
+            identities: &c.ids,
+            extended_types_enabled: self.config.extended_types_enabled,
+        };
+        let op = prep(&body, &self.tree, &ctx);
+        let Some((zxid, applied)) = self.commit_and_apply(session, xid, op.clone()) else {
+            // Not safe: the client sees its connection drop, not an answer.
+            self.close_conn(conn);
+            return;
+        };
+        let message = match (&op, applied) {
+            (TxnOp::Error(code), _) => ServerMessage::header_only(xid, zxid, *code),
+            (TxnOp::MultiError(codes), _) => ServerMessage::ok(
+                xid,
+                zxid,
+                ResponseBody::Multi(MultiResponse {
+                    results: codes.iter().map(|c| OpResult::Error(*c)).collect(),
+                }),
+            ),
+            (_, Applied::Multi(results)) => {
+                let RequestBody::Multi(multi) = &body else {
+                    unreachable!("only a multi applies as Multi")
+                };
+                let results = multi
+                    .ops
+                    .iter()
+                    .zip(results)
+                    .map(|(op, r)| multi_result(op, r))
+                    .collect();
+                ServerMessage::ok(xid, zxid, ResponseBody::Multi(MultiResponse { results }))
+            }
+            (_, Applied::Created { path, stat }) => match body.opcode() {
+                OpCode::Create => {
+                    ServerMessage::ok(xid, zxid, ResponseBody::Create(CreateResponse { path }))
+                }
+                _ => ServerMessage::ok(
+                    xid,
+                    zxid,
+                    ResponseBody::Create2(Create2Response { path, stat }),
+                ),
+            },
+            (_, Applied::DataSet { stat }) => {
+                ServerMessage::ok(xid, zxid, ResponseBody::SetData(SetDataResponse { stat }))
+            }
+            (_, Applied::AclSet { stat }) => {
+                ServerMessage::ok(xid, zxid, ResponseBody::SetAcl(SetAclResponse { stat }))
+            }
+            _ => ServerMessage::header_only(xid, zxid, ErrorCode::Ok),
+        };
+        self.reply(conn, &message);
+    }
+
+    fn read(&mut self, conn: ConnId, session: i64, xid: i32, body: RequestBody) -> ServerMessage {
+        let zxid = self.tree.last_zxid();
+        let limit = self.config.max_watches_per_connection;
+        let result: Result<Option<ResponseBody>, ErrorCode> = match body {
+            RequestBody::Exists(r) => {
+                if r.path.contains('\0') {
+                    Err(ErrorCode::BadArguments)
+                } else {
+                    match self.tree.get(&r.path) {
+                        Some(node) if !self.allows(conn, &node.acl, Perms::READ) => {
+                            Err(ErrorCode::NoAuth)
+                        }
+                        found => {
+                            let stat = found.map(|n| n.stat());
+                            if r.watch {
+                                self.watches.add_data(&r.path, conn, limit);
+                            }
+                            match stat {
+                                Some(stat) => {
+                                    Ok(Some(ResponseBody::Exists(ExistsResponse { stat })))
+                                }
+                                None => Err(ErrorCode::NoNode),
+                            }
+                        }
+                    }
+                }
+            }
+            RequestBody::GetData(r) => self.get_data(conn, &r.path).map(|(data, stat)| {
+                if r.watch {
+                    self.watches.add_data(&r.path, conn, limit);
+                }
+                Some(ResponseBody::GetData(GetDataResponse { data, stat }))
+            }),
+            RequestBody::GetChildren(r) => self.get_children(conn, &r.path).map(|(children, _)| {
+                if r.watch {
+                    self.watches.add_child(&r.path, conn, limit);
+                }
+                Some(ResponseBody::GetChildren(GetChildrenResponse { children }))
+            }),
+            RequestBody::GetChildren2(r) => {
+                self.get_children(conn, &r.path).map(|(children, stat)| {
+                    if r.watch {
+                        self.watches.add_child(&r.path, conn, limit);
+                    }
+                    Some(ResponseBody::GetChildren2(GetChildren2Response {
+                        children,
+                        stat,
+                    }))
+                })
+            }
+            RequestBody::GetAcl(r) => match self.tree.get(&r.path) {
+                None => Err(ErrorCode::NoNode),
+                Some(node) => {
+                    let admin = self.allows(conn, &node.acl, Perms::ADMIN);
+                    if !admin && !self.allows(conn, &node.acl, Perms::READ) {
+                        Err(ErrorCode::NoAuth)
+                    } else {
+                        let acl = if admin {
+                            node.acl.clone()
+                        } else {
+                            mask_digests(&node.acl)
+                        };
+                        Ok(Some(ResponseBody::GetAcl(GetAclResponse {
+                            acl,
+                            stat: node.stat(),
+                        })))
+                    }
+                }
+            },
+            RequestBody::GetAllChildrenNumber(r) => match self.tree.get(&r.path) {
+                None => Err(ErrorCode::NoNode),
+                Some(node) if !self.allows(conn, &node.acl, Perms::READ) => Err(ErrorCode::NoAuth),
+                Some(_) => Ok(Some(ResponseBody::GetAllChildrenNumber(
+                    GetAllChildrenNumberResponse {
+                        total_number: self.tree.descendant_count(&r.path) as i32,
+                    },
+                ))),
+            },
+            RequestBody::GetEphemerals(r) => {
+                let prefix = r.prefix_path.unwrap_or_default();
+                let all = prefix.trim().is_empty() || prefix == "/";
+                let ephemerals = self
+                    .tree
+                    .ephemerals_of(session)
+                    .filter(|p| all || p.starts_with(&prefix))
+                    .cloned()
+                    .collect();
+                Ok(Some(ResponseBody::GetEphemerals(GetEphemeralsResponse {
+                    ephemerals,
+                })))
+            }
+            // Standalone, every read already sees every committed write.
+            RequestBody::Sync(r) => Ok(Some(ResponseBody::Sync(r))),
+            RequestBody::WhoAmI => {
+                let client_info = self.conns.get(&conn).map_or_else(Vec::new, |c| {
+                    c.ids
+                        .ids()
+                        .iter()
+                        .map(|id| ClientInfo {
+                            auth_scheme: id.scheme().to_string(),
+                            user: match id.scheme() {
+                                "digest" => {
+                                    id.id().split(':').next().unwrap_or_default().to_string()
+                                }
+                                "ip" => id.id().to_string(),
+                                _ => String::new(),
+                            },
+                        })
+                        .collect()
+                });
+                Ok(Some(ResponseBody::WhoAmI(WhoAmIResponse { client_info })))
+            }
+            RequestBody::MultiRead(multi) => {
+                if multi.ops.iter().any(|op| !op.is_read()) {
+                    Err(ErrorCode::MarshallingError)
+                } else {
+                    let results = multi
+                        .ops
+                        .iter()
+                        .map(|op| match op {
+                            MultiOp::GetData(r) => match self.get_data(conn, &r.path) {
+                                Ok((data, stat)) => {
+                                    OpResult::GetData(GetDataResponse { data, stat })
+                                }
+                                Err(code) => OpResult::Error(code),
+                            },
+                            MultiOp::GetChildren(r) => match self.get_children(conn, &r.path) {
+                                Ok((children, _)) => {
+                                    OpResult::GetChildren(GetChildrenResponse { children })
+                                }
+                                Err(code) => OpResult::Error(code),
+                            },
+                            _ => OpResult::Error(ErrorCode::MarshallingError),
+                        })
+                        .collect();
+                    Ok(Some(ResponseBody::Multi(MultiResponse { results })))
+                }
+            }
+            RequestBody::SetWatches(w) => {
+                let all = SetWatches2 {
+                    relative_zxid: w.relative_zxid,
+                    data_watches: w.data_watches,
+                    exist_watches: w.exist_watches,
+                    child_watches: w.child_watches,
+                    persistent_watches: Vec::new(),
+                    persistent_recursive_watches: Vec::new(),
+                };
+                self.set_watches(conn, all);
+                Ok(None)
+            }
+            RequestBody::SetWatches2(w) => {
+                self.set_watches(conn, w);
+                Ok(None)
+            }
+            RequestBody::AddWatch(r) => {
+                let recursive = r.mode == AddWatchMode::PersistentRecursive;
+                self.watches.add_persistent(&r.path, recursive, conn, limit);
+                Ok(Some(ResponseBody::AddWatch(ErrorResponse {
+                    err: ErrorCode::Ok,
+                })))
+            }
+            RequestBody::CheckWatches(r) => {
+                if self.watches.check(&r.path, r.watcher_type, conn) {
+                    Ok(None)
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            }
+            RequestBody::RemoveWatches(r) => {
+                if self.watches.remove_matching(&r.path, r.watcher_type, conn) {
+                    Ok(None)
+                } else {
+                    Err(ErrorCode::NoWatcher)
+                }
+            }
+            other => {
+                warn!(opcode = ?other.opcode(), "request reached the read path");
+                Err(ErrorCode::Unimplemented)
+            }
+        };
+        match result {
+            Ok(Some(body)) => ServerMessage::ok(xid, zxid, body),
+            Ok(None) => ServerMessage::header_only(xid, zxid, ErrorCode::Ok),
+            Err(code) => ServerMessage::header_only(xid, zxid, code),
+        }
+    }
+
+    fn allows(&self, conn: ConnId, acl: &[Acl], perm: Perms) -> bool {
+        self.conns
+            .get(&conn)
+            .is_some_and(|c| c.ids.allows(acl, perm))
+    }
+
+    fn get_data(&self, conn: ConnId, path: &str) -> Result<(Option<Bytes>, Stat), ErrorCode> {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allows(conn, &node.acl, Perms::READ) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok((node.data.clone(), node.stat()))
+    }
+
+    fn get_children(&self, conn: ConnId, path: &str) -> Result<(Vec<String>, Stat), ErrorCode> {
+        let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
+        if !self.allows(conn, &node.acl, Perms::READ) {
+            return Err(ErrorCode::NoAuth);
+        }
+        Ok((node.children.iter().cloned().collect(), node.stat()))
+    }
+
+    /// Re-registers watches after a reconnect, sending at once (zxid -1) the
+    /// events the client missed (protocol section 10.6).
+    fn set_watches(&mut self, conn: ConnId, w: SetWatches2) {
+        let limit = self.config.max_watches_per_connection;
+        let relative = w.relative_zxid;
+        let mut events = Vec::new();
+        for path in w.data_watches {
+            match self.tree.get(&path) {
+                None => events.push((EventType::NodeDeleted, path)),
+                Some(n) if n.stat.mzxid > relative => {
+                    events.push((EventType::NodeDataChanged, path))
+                }
+                Some(_) => {
+                    self.watches.add_data(&path, conn, limit);
+                }
+            }
+        }
+        for path in w.exist_watches {
+            if self.tree.get(&path).is_some() {
+                events.push((EventType::NodeCreated, path));
+            } else {
+                self.watches.add_data(&path, conn, limit);
+            }
+        }
+        for path in w.child_watches {
+            match self.tree.get(&path) {
+                None => events.push((EventType::NodeDeleted, path)),
+                Some(n) if n.stat.pzxid > relative => {
+                    events.push((EventType::NodeChildrenChanged, path))
+                }
+                Some(_) => {
+                    self.watches.add_child(&path, conn, limit);
+                }
+            }
+        }
+        for path in w.persistent_watches {
+            self.watches.add_persistent(&path, false, conn, limit);
+        }
+        for path in w.persistent_recursive_watches {
+            self.watches.add_persistent(&path, true, conn, limit);
+        }
+        for (event_type, path) in events {
+            let message = ServerMessage::Notification {
+                zxid: -1,
+                event: WatcherEvent {
+                    event_type,
+                    state: KeeperState::SyncConnected,
+                    path,
+                },
+            };
+            self.reply(conn, &message);
+        }
+    }
+
+    // ---- time --------------------------------------------------------------
+
+    fn tick(&mut self) {
+        let now = self.now_ms();
+        for session in self.sessions.expired(now) {
+            info!(session = format!("{session:#x}"), "session expired");
+            if let Some(conn) = self.session_conn.get(&session).copied() {
+                self.close_conn(conn);
+            }
+            self.commit_and_apply(
+                session,
+                0,
+                TxnOp::CloseSession {
+                    session_id: session,
+                },
+            );
+        }
+        if now.saturating_sub(self.last_reap_ms)
+            >= u64::from(self.config.container_check_interval_ms)
+        {
+            self.last_reap_ms = now;
+            self.reap();
+        }
+    }
+
+    /// Deletes empty containers that once had a child, and expired TTL nodes.
+    fn reap(&mut self) {
+        let now = wall_ms();
+        let doomed: Vec<String> = self
+            .tree
+            .paths()
+            .filter(|(_, node)| node.children.is_empty())
+            .filter(|(_, node)| match node.kind() {
+                OwnerKind::Container => node.stat.cversion > 0,
+                OwnerKind::Ttl(ttl) => now - node.stat.mtime > ttl,
+                _ => false,
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        for path in doomed {
+            let body = RequestBody::DeleteContainer(DeleteContainerRequest { path: path.clone() });
+            let ids = Identities::new(std::net::IpAddr::from([127, 0, 0, 1]));
+            let ctx = PrepContext {
+                session_id: 0,
+                identities: &ids,
+                extended_types_enabled: self.config.extended_types_enabled,
+            };
+            let op = prep(&body, &self.tree, &ctx);
+            if matches!(op, TxnOp::Delete { .. }) {
+                debug!(path, "reaping container or TTL node");
+                self.commit_and_apply(0, 0, op);
+            }
+        }
+    }
+}
+
+fn is_write(body: &RequestBody) -> bool {
+    matches!(
+        body,
+        RequestBody::Create(_)
+            | RequestBody::Create2(_)
+            | RequestBody::CreateContainer(_)
+            | RequestBody::CreateTtl(_)
+            | RequestBody::Delete(_)
+            | RequestBody::DeleteContainer(_)
+            | RequestBody::SetData(_)
+            | RequestBody::SetAcl(_)
+            | RequestBody::Multi(_)
+            | RequestBody::Reconfig(_)
+    )
+}
+
+fn multi_result(op: &MultiOp, applied: Applied) -> OpResult {
+    match (op, applied) {
+        (MultiOp::Create(_), Applied::Created { path, .. }) => {
+            OpResult::Create(CreateResponse { path })
+        }
+        (_, Applied::Created { path, stat }) => OpResult::Create2(Create2Response { path, stat }),
+        (_, Applied::Deleted) => OpResult::Delete,
+        (_, Applied::DataSet { stat }) => OpResult::SetData(SetDataResponse { stat }),
+        (_, Applied::Checked) => OpResult::Check,
+        _ => OpResult::Error(ErrorCode::RuntimeInconsistency),
+    }
+}

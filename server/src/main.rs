@@ -1,0 +1,67 @@
+//! `zoo-server [zoo.cfg]`: a standalone server on the embedded default
+//! configuration, or on a ZooKeeper-style configuration file.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use tracing::{error, info};
+use zoo_server::Config;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let config = match args.as_slice() {
+        [] => Config::default(),
+        [path] if path != "-h" && path != "--help" => match Config::from_file(Path::new(path)) {
+            Ok(config) => config,
+            Err(e) => {
+                error!("{e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("usage: zoo-server [zoo.cfg]");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let addr = SocketAddr::new(config.client_port_address, config.client_port);
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => {
+                error!(%addr, "cannot listen: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        info!(%addr, "zoo-server serving clients (standalone, in-memory)");
+        zoo_server::run(listener, config, shutdown_signal()).await;
+        info!("zoo-server stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,487 @@
+//! The znode tree: nodes with their data, ACLs and Stat bookkeeping, the
+//! ephemerals of each session, and `apply`, which changes the tree by one
+//! committed `Txn`. Apply is deterministic and never fails: prep already
+//! checked everything against the same state.
+
+use std::collections::{BTreeSet, HashMap};
+
+use bytes::Bytes;
+use zoo_wire::path::{basename, parent};
+use zoo_wire::{Acl, Perms, Stat};
+
+use crate::txn::{OwnerKind, Txn, TxnOp};
+
+/// A node's metadata as stored (ZooKeeper's StatPersisted): `cversion` is
+/// the count of child creations, and `ephemeral_owner` carries the
+/// container and TTL markers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoredStat {
+    pub czxid: i64,
+    pub mzxid: i64,
+    pub ctime: i64,
+    pub mtime: i64,
+    pub version: i32,
+    pub cversion: i32,
+    pub aversion: i32,
+    pub ephemeral_owner: i64,
+    pub pzxid: i64,
+}
+
+/// One znode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// `None` when created with a null buffer; reads then return null.
+    pub data: Option<Bytes>,
+    pub acl: Vec<Acl>,
+    pub stat: StoredStat,
+    /// Child names, without the parent's path.
+    pub children: BTreeSet<String>,
+}
+
+impl Node {
+    fn new(data: Option<Bytes>, acl: Vec<Acl>, stat: StoredStat) -> Node {
+        Node {
+            data,
+            acl,
+            stat,
+            children: BTreeSet::new(),
+        }
+    }
+
+    pub fn data_len(&self) -> i32 {
+        self.data.as_ref().map_or(0, |d| d.len() as i32)
+    }
+
+    pub fn kind(&self) -> OwnerKind {
+        OwnerKind::of(self.stat.ephemeral_owner)
+    }
+
+    /// The Stat clients see (protocol sections 6.2 and 8.3).
+    pub fn stat(&self) -> Stat {
+        let num_children = self.children.len() as i32;
+        let ephemeral_owner = match self.kind() {
+            OwnerKind::Ephemeral(session) => session,
+            OwnerKind::Persistent | OwnerKind::Container | OwnerKind::Ttl(_) => 0,
+        };
+        Stat {
+            czxid: self.stat.czxid,
+            mzxid: self.stat.mzxid,
+            ctime: self.stat.ctime,
+            mtime: self.stat.mtime,
+            version: self.stat.version,
+            cversion: self
+                .stat
+                .cversion
+                .wrapping_mul(2)
+                .wrapping_sub(num_children),
+            aversion: self.stat.aversion,
+            ephemeral_owner,
+            data_length: self.data_len(),
+            num_children,
+            pzxid: self.stat.pzxid,
+        }
+    }
+}
+
+/// A change that fires watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Created(String),
+    /// The deleted node's ACL goes with it: delivery checks READ on it.
+    Deleted(String, Vec<Acl>),
+    DataChanged(String),
+    /// The children of this node changed.
+    ChildrenChanged(String),
+}
+
+/// What applying one operation produced, for the reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Created { path: String, stat: Stat },
+    Deleted,
+    DataSet { stat: Stat },
+    AclSet { stat: Stat },
+    Checked,
+    SessionCreated,
+    SessionClosed,
+    Multi(Vec<Applied>),
+    Failed,
+}
+
+/// The paths that exist on every server from the start.
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const QUOTA: &str = "/zookeeper/quota";
+pub const CONFIG: &str = "/zookeeper/config";
+
+/// Nodes clients may not delete.
+pub fn is_special(path: &str) -> bool {
+    matches!(path, "/" | ZOOKEEPER | QUOTA | CONFIG)
+}
+
+/// The tree of znodes.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<i64, BTreeSet<String>>,
+    last_zxid: i64,
+    /// Sum over nodes of path length plus data length (`mntr`).
+    approximate_data_size: i64,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree::new()
+    }
+}
+
+impl Tree {
+    /// The initial tree of protocol section 12.2.
+    pub fn new() -> Tree {
+        let mut tree = Tree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            last_zxid: 0,
+            approximate_data_size: 0,
+        };
+        let empty = || Some(Bytes::new());
+        tree.insert_root(empty(), Acl::open_unsafe());
+        for (path, acl, aversion) in [
+            (ZOOKEEPER, Acl::open_unsafe(), 0),
+            (QUOTA, Acl::open_unsafe(), 0),
+            // ZooKeeper sets this ACL with version -1 at startup: aversion -1.
+            (
+                CONFIG,
+                vec![Acl {
+                    perms: Perms::READ,
+                    id: zoo_wire::Id::anyone(),
+                }],
+                -1,
+            ),
+        ] {
+            let stat = StoredStat {
+                aversion,
+                ..StoredStat::default()
+            };
+            tree.link(path, Node::new(empty(), acl, stat));
+        }
+        tree
+    }
+
+    fn insert_root(&mut self, data: Option<Bytes>, acl: Vec<Acl>) {
+        self.approximate_data_size += 1;
+        self.nodes
+            .insert("/".to_string(), Node::new(data, acl, StoredStat::default()));
+    }
+
+    /// Adds a node under its (existing) parent without touching the parent's
+    /// counters.
+    fn link(&mut self, path: &str, node: Node) {
+        let parent_path = parent(path).expect("a non-root path has a parent");
+        self.approximate_data_size += path.len() as i64 + i64::from(node.data_len());
+        self.nodes
+            .get_mut(parent_path)
+            .expect("parent exists")
+            .children
+            .insert(basename(path).to_string());
+        if let OwnerKind::Ephemeral(session) = node.kind() {
+            self.ephemerals
+                .entry(session)
+                .or_default()
+                .insert(path.to_string());
+        }
+        self.nodes.insert(path.to_string(), node);
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+
+    /// ZooKeeper's node count, which counts the root twice (protocol 12.2).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    pub fn approximate_data_size(&self) -> i64 {
+        self.approximate_data_size
+    }
+
+    /// The ephemeral paths of a session, in path order.
+    pub fn ephemerals_of(&self, session: i64) -> impl Iterator<Item = &String> {
+        self.ephemerals.get(&session).into_iter().flatten()
+    }
+
+    /// Every session with ephemerals, and how many nodes that is.
+    pub fn ephemerals(&self) -> &HashMap<i64, BTreeSet<String>> {
+        &self.ephemerals
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    /// Every descendant of `path`, not counting the node itself.
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_string()];
+        while let Some(p) = stack.pop() {
+            if let Some(node) = self.nodes.get(&p) {
+                for child in &node.children {
+                    count += 1;
+                    stack.push(join(&p, child));
+                }
+            }
+        }
+        count
+    }
+
+    /// Every node path, for the container and TTL reaper.
+    pub fn paths(&self) -> impl Iterator<Item = (&String, &Node)> {
+        self.nodes.iter()
+    }
+
+    /// Applies a committed transaction. Zxids must strictly increase.
+    pub fn apply(&mut self, txn: &Txn, changes: &mut Vec<Change>) -> Applied {
+        assert!(
+            txn.zxid > self.last_zxid,
+            "zxid {:#x} applied after {:#x}",
+            txn.zxid,
+            self.last_zxid
+        );
+        self.last_zxid = txn.zxid;
+        self.apply_op(&txn.op, txn.zxid, txn.time_ms, changes)
+    }
+
+    fn apply_op(&mut self, op: &TxnOp, zxid: i64, time: i64, changes: &mut Vec<Change>) -> Applied {
+        match op {
+            TxnOp::CreateSession { .. } => Applied::SessionCreated,
+            TxnOp::CloseSession { session_id } => {
+                let paths: Vec<String> = self.ephemerals_of(*session_id).cloned().collect();
+                for path in paths {
+                    self.delete(&path, zxid, changes);
+                }
+                self.ephemerals.remove(session_id);
+                Applied::SessionClosed
+            }
+            TxnOp::Create {
+                path,
+                data,
+                acl,
+                ephemeral_owner,
+            } => {
+                let stat = StoredStat {
+                    czxid: zxid,
+                    mzxid: zxid,
+                    ctime: time,
+                    mtime: time,
+                    version: 0,
+                    cversion: 0,
+                    aversion: 0,
+                    ephemeral_owner: *ephemeral_owner,
+                    pzxid: zxid,
+                };
+                let parent_path = parent(path).expect("prep checked the parent");
+                let parent_node = self
+                    .nodes
+                    .get_mut(parent_path)
+                    .expect("prep checked the parent");
+                parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
+                parent_node.stat.pzxid = zxid;
+                self.link(path, Node::new(data.clone(), acl.clone(), stat));
+                changes.push(Change::Created(path.clone()));
+                changes.push(Change::ChildrenChanged(parent_path.to_string()));
+                Applied::Created {
+                    path: path.clone(),
+                    stat: self.nodes[path.as_str()].stat(),
+                }
+            }
+            TxnOp::Delete { path } => {
+                self.delete(path, zxid, changes);
+                Applied::Deleted
+            }
+            TxnOp::SetData {
+                path,
+                data,
+                version,
+            } => {
+                let node = self
+                    .nodes
+                    .get_mut(path.as_str())
+                    .expect("prep checked the node");
+                self.approximate_data_size +=
+                    data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
+                node.data = data.clone();
+                node.stat.version = *version;
+                node.stat.mzxid = zxid;
+                node.stat.mtime = time;
+                changes.push(Change::DataChanged(path.clone()));
+                Applied::DataSet { stat: node.stat() }
+            }
+            TxnOp::SetAcl { path, acl, version } => {
+                let node = self
+                    .nodes
+                    .get_mut(path.as_str())
+                    .expect("prep checked the node");
+                node.acl = acl.clone();
+                node.stat.aversion = *version;
+                Applied::AclSet { stat: node.stat() }
+            }
+            TxnOp::Check { .. } => Applied::Checked,
+            TxnOp::Multi(ops) => Applied::Multi(
+                ops.iter()
+                    .map(|op| self.apply_op(op, zxid, time, changes))
+                    .collect(),
+            ),
+            TxnOp::Error(_) | TxnOp::MultiError(_) => Applied::Failed,
+        }
+    }
+
+    fn delete(&mut self, path: &str, zxid: i64, changes: &mut Vec<Change>) {
+        let Some(node) = self.nodes.remove(path) else {
+            return;
+        };
+        assert!(node.children.is_empty(), "deleting {path} with children");
+        self.approximate_data_size -= path.len() as i64 + i64::from(node.data_len());
+        if let OwnerKind::Ephemeral(session) = node.kind() {
+            if let Some(set) = self.ephemerals.get_mut(&session) {
+                set.remove(path);
+                if set.is_empty() {
+                    self.ephemerals.remove(&session);
+                }
+            }
+        }
+        let parent_path = parent(path).expect("a deleted node has a parent");
+        if let Some(parent_node) = self.nodes.get_mut(parent_path) {
+            parent_node.children.remove(basename(path));
+            parent_node.stat.pzxid = zxid;
+        }
+        changes.push(Change::Deleted(path.to_string(), node.acl));
+        changes.push(Change::ChildrenChanged(parent_path.to_string()));
+    }
+}
+
+/// `parent` + `/` + `child`, without doubling the root's slash.
+pub fn join(parent: &str, child: &str) -> String {
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn txn(zxid: i64, op: TxnOp) -> Txn {
+        Txn {
+            zxid,
+            time_ms: 1000 + zxid,
+            session_id: 1,
+            cxid: 1,
+            op,
+        }
+    }
+
+    fn create(path: &str, owner: i64) -> TxnOp {
+        TxnOp::Create {
+            path: path.into(),
+            data: Some(Bytes::from_static(b"x")),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: owner,
+        }
+    }
+
+    #[test]
+    fn initial_tree_matches_zookeeper() {
+        let tree = Tree::new();
+        assert_eq!(tree.node_count(), 5);
+        let root = tree.get("/").unwrap().stat();
+        assert_eq!((root.num_children, root.cversion), (1, -1));
+        let zk = tree.get(ZOOKEEPER).unwrap().stat();
+        assert_eq!((zk.num_children, zk.cversion), (2, -2));
+        assert_eq!(tree.get(CONFIG).unwrap().stat().aversion, -1);
+        assert_eq!(tree.descendant_count("/"), 3);
+    }
+
+    #[test]
+    fn stat_bookkeeping() {
+        let mut tree = Tree::new();
+        let mut changes = Vec::new();
+        tree.apply(&txn(1, create("/a", 0)), &mut changes);
+        tree.apply(&txn(2, create("/a/b", 0)), &mut changes);
+        let a = tree.get("/a").unwrap().stat();
+        assert_eq!(
+            (a.czxid, a.mzxid, a.pzxid, a.cversion, a.num_children),
+            (1, 1, 2, 1, 1)
+        );
+        tree.apply(
+            &txn(
+                3,
+                TxnOp::Delete {
+                    path: "/a/b".into(),
+                },
+            ),
+            &mut changes,
+        );
+        let a = tree.get("/a").unwrap().stat();
+        assert_eq!((a.pzxid, a.cversion, a.num_children), (3, 2, 0));
+        tree.apply(
+            &txn(
+                4,
+                TxnOp::SetData {
+                    path: "/a".into(),
+                    data: None,
+                    version: 1,
+                },
+            ),
+            &mut changes,
+        );
+        let a = tree.get("/a").unwrap().stat();
+        assert_eq!(
+            (a.mzxid, a.mtime, a.version, a.data_length),
+            (4, 1004, 1, 0)
+        );
+        assert_eq!(
+            changes,
+            vec![
+                Change::Created("/a".into()),
+                Change::ChildrenChanged("/".into()),
+                Change::Created("/a/b".into()),
+                Change::ChildrenChanged("/a".into()),
+                Change::Deleted("/a/b".into(), Acl::open_unsafe()),
+                Change::ChildrenChanged("/a".into()),
+                Change::DataChanged("/a".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn closing_a_session_deletes_its_ephemerals() {
+        let mut tree = Tree::new();
+        let mut changes = Vec::new();
+        tree.apply(&txn(1, create("/e1", 77)), &mut changes);
+        tree.apply(&txn(2, create("/e2", 77)), &mut changes);
+        tree.apply(&txn(3, create("/p", 0)), &mut changes);
+        assert_eq!(tree.ephemeral_count(), 2);
+        tree.apply(
+            &txn(4, TxnOp::CloseSession { session_id: 77 }),
+            &mut changes,
+        );
+        assert!(tree.get("/e1").is_none() && tree.get("/e2").is_none());
+        assert!(tree.get("/p").is_some());
+        assert_eq!(tree.ephemeral_count(), 0);
+    }
+
+    #[test]
+    #[should_panic(expected = "applied after")]
+    fn zxids_must_increase() {
+        let mut tree = Tree::new();
+        let mut changes = Vec::new();
+        tree.apply(&txn(2, create("/a", 0)), &mut changes);
+        tree.apply(&txn(2, create("/b", 0)), &mut changes);
+    }
+}
