@@ -208,9 +208,11 @@ impl Core {
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        let size = frame.len();
         match c.out.try_send(Outbound::Frame(frame)) {
             Ok(()) => {
                 c.stats.packets_sent += 1;
+                self.stats.record_response(size);
                 self.stats.packets_sent += 1;
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
@@ -612,7 +614,8 @@ impl Core {
                         found => {
                             let stat = found.map(|n| n.stat());
                             if r.watch {
-                                self.watches.add_data(&r.path, conn, limit);
+                                let added = self.watches.add_data(&r.path, conn, limit);
+                                watch_refused_unless(added, conn, &r.path);
                             }
                             match stat {
                                 Some(stat) => {
@@ -626,20 +629,23 @@ impl Core {
             }
             RequestBody::GetData(r) => self.get_data(conn, &r.path).map(|(data, stat)| {
                 if r.watch {
-                    self.watches.add_data(&r.path, conn, limit);
+                    let added = self.watches.add_data(&r.path, conn, limit);
+                    watch_refused_unless(added, conn, &r.path);
                 }
                 Some(ResponseBody::GetData(GetDataResponse { data, stat }))
             }),
             RequestBody::GetChildren(r) => self.get_children(conn, &r.path).map(|(children, _)| {
                 if r.watch {
-                    self.watches.add_child(&r.path, conn, limit);
+                    let added = self.watches.add_child(&r.path, conn, limit);
+                    watch_refused_unless(added, conn, &r.path);
                 }
                 Some(ResponseBody::GetChildren(GetChildrenResponse { children }))
             }),
             RequestBody::GetChildren2(r) => {
                 self.get_children(conn, &r.path).map(|(children, stat)| {
                     if r.watch {
-                        self.watches.add_child(&r.path, conn, limit);
+                        let added = self.watches.add_child(&r.path, conn, limit);
+                        watch_refused_unless(added, conn, &r.path);
                     }
                     Some(ResponseBody::GetChildren2(GetChildren2Response {
                         children,
@@ -753,7 +759,8 @@ impl Core {
             }
             RequestBody::AddWatch(r) => {
                 let recursive = r.mode == AddWatchMode::PersistentRecursive;
-                self.watches.add_persistent(&r.path, recursive, conn, limit);
+                let added = self.watches.add_persistent(&r.path, recursive, conn, limit);
+                watch_refused_unless(added, conn, &r.path);
                 Ok(Some(ResponseBody::AddWatch(ErrorResponse {
                     err: ErrorCode::Ok,
                 })))
@@ -819,7 +826,8 @@ impl Core {
                     events.push((EventType::NodeDataChanged, path))
                 }
                 Some(_) => {
-                    self.watches.add_data(&path, conn, limit);
+                    let added = self.watches.add_data(&path, conn, limit);
+                    watch_refused_unless(added, conn, &path);
                 }
             }
         }
@@ -827,7 +835,8 @@ impl Core {
             if self.tree.get(&path).is_some() {
                 events.push((EventType::NodeCreated, path));
             } else {
-                self.watches.add_data(&path, conn, limit);
+                let added = self.watches.add_data(&path, conn, limit);
+                watch_refused_unless(added, conn, &path);
             }
         }
         for path in w.child_watches {
@@ -837,15 +846,18 @@ impl Core {
                     events.push((EventType::NodeChildrenChanged, path))
                 }
                 Some(_) => {
-                    self.watches.add_child(&path, conn, limit);
+                    let added = self.watches.add_child(&path, conn, limit);
+                    watch_refused_unless(added, conn, &path);
                 }
             }
         }
         for path in w.persistent_watches {
-            self.watches.add_persistent(&path, false, conn, limit);
+            let added = self.watches.add_persistent(&path, false, conn, limit);
+            watch_refused_unless(added, conn, &path);
         }
         for path in w.persistent_recursive_watches {
-            self.watches.add_persistent(&path, true, conn, limit);
+            let added = self.watches.add_persistent(&path, true, conn, limit);
+            watch_refused_unless(added, conn, &path);
         }
         for (event_type, path) in events {
             let message = ServerMessage::Notification {
@@ -913,6 +925,17 @@ impl Core {
                 self.commit_and_apply(0, 0, op);
             }
         }
+    }
+}
+
+/// A watch over the connection's limit is not registered; the request
+/// itself still succeeds, as there is no error code for it in the protocol.
+fn watch_refused_unless(added: bool, conn: ConnId, path: &str) {
+    if !added {
+        warn!(
+            conn,
+            path, "watch not set: the connection holds maxWatchesPerConnection watches"
+        );
     }
 }
 

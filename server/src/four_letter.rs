@@ -169,7 +169,25 @@ impl Core {
             ),
             ("global_sessions", self.sessions.len().to_string()),
             ("local_sessions", "0".into()),
+            ("open_file_descriptor_count", open_fds().to_string()),
+            ("max_file_descriptor_count", max_fds().to_string()),
+            ("connection_drop_probability", "0.0".into()),
+            (
+                "last_client_response_size",
+                self.stats.last_response_size.to_string(),
+            ),
+            (
+                "max_client_response_size",
+                self.stats.max_response_size.to_string(),
+            ),
+            (
+                "min_client_response_size",
+                self.stats.min_response_size.to_string(),
+            ),
+            ("outstanding_tls_handshake", "0".into()),
             ("auth_failed_count", self.stats.auth_failed.to_string()),
+            ("non_mtls_remote_conn_count", "0".into()),
+            ("non_mtls_local_conn_count", "0".into()),
         ];
         lines
             .into_iter()
@@ -270,6 +288,24 @@ impl Core {
         out.push_str("Connections dump:\n");
         out
     }
+}
+
+/// Open descriptors of this process, or -1 where /proc is not there.
+fn open_fds() -> i64 {
+    std::fs::read_dir("/proc/self/fd").map_or(-1, |d| d.count() as i64)
+}
+
+/// The soft limit on open descriptors, from /proc/self/limits.
+fn max_fds() -> i64 {
+    std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("Max open files"))
+                .and_then(|l| l.split_whitespace().nth(3))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(-1)
 }
 
 fn envi() -> String {

@@ -43,11 +43,23 @@ pub struct ServerStats {
     pub packets_sent: u64,
     pub latency: Latency,
     pub auth_failed: u64,
+    /// Sizes of the frames sent to clients (`zk_*_client_response_size`).
+    pub last_response_size: usize,
+    pub min_response_size: usize,
+    pub max_response_size: usize,
 }
 
 impl ServerStats {
     pub fn record_latency(&mut self, ms: u64) {
         self.latency.record(ms);
+    }
+
+    pub fn record_response(&mut self, size: usize) {
+        if self.packets_sent == 0 || size < self.min_response_size {
+            self.min_response_size = size;
+        }
+        self.max_response_size = self.max_response_size.max(size);
+        self.last_response_size = size;
     }
 
     /// `srst`.

@@ -615,6 +615,67 @@ async fn persistent_and_recursive_watches() {
 }
 
 #[tokio::test]
+async fn set_watches2_restores_persistent_watches_silently() {
+    let server = TestServer::default().await;
+    let mut c = RawClient::connect(server.addr).await;
+    let (h, _) = c
+        .call(RequestBody::SetWatches2(SetWatches2 {
+            relative_zxid: 0,
+            persistent_watches: vec!["/p".into()],
+            persistent_recursive_watches: vec!["/r".into()],
+            ..SetWatches2::default()
+        }))
+        .await;
+    assert_eq!(h.err, ErrorCode::Ok);
+    assert!(c.events.is_empty());
+    c.create("/p", b"", CreateMode::Persistent).await.unwrap();
+    c.create("/r", b"", CreateMode::Persistent).await.unwrap();
+    c.create("/r/deep", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.wait_events(3).await;
+    let got: Vec<_> = c
+        .events
+        .iter()
+        .map(|(_, e)| (e.event_type, e.path.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (EventType::NodeCreated, "/p"),
+            (EventType::NodeCreated, "/r"),
+            (EventType::NodeCreated, "/r/deep")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn delete_container_from_a_client() {
+    let server = TestServer::default().await;
+    let mut c = RawClient::connect(server.addr).await;
+    c.create("/plain", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create("/plain/kid", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create("/eph", b"", CreateMode::Ephemeral).await.unwrap();
+    let dc = |p: &str| RequestBody::DeleteContainer(DeleteContainerRequest { path: p.into() });
+    assert_eq!(c.err(dc("/plain")).await, ErrorCode::NotEmpty);
+    assert_eq!(
+        c.err(dc("/eph")).await,
+        ErrorCode::BadArguments,
+        "not for plain ephemerals"
+    );
+    assert_eq!(c.err(dc("/missing")).await, ErrorCode::NoNode);
+    assert_eq!(
+        c.err(dc("/plain/kid")).await,
+        ErrorCode::Ok,
+        "no ACL or version check"
+    );
+}
+
+#[tokio::test]
 async fn set_watches_restores_and_reports_missed_changes() {
     let server = TestServer::default().await;
     let mut c = RawClient::connect(server.addr).await;
@@ -862,6 +923,42 @@ async fn four_letter_words() {
     }
     let mntr = four_letter(server.addr, "mntr").await;
     assert!(mntr.starts_with("zk_version\t"), "{mntr}");
+    let keys: Vec<&str> = mntr
+        .lines()
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    // The keys ZooKeeper 3.6+ always prints (protocol section 14.3).
+    for key in [
+        "zk_version",
+        "zk_server_state",
+        "zk_avg_latency",
+        "zk_max_latency",
+        "zk_min_latency",
+        "zk_packets_received",
+        "zk_packets_sent",
+        "zk_num_alive_connections",
+        "zk_outstanding_requests",
+        "zk_uptime",
+        "zk_znode_count",
+        "zk_watch_count",
+        "zk_ephemerals_count",
+        "zk_approximate_data_size",
+        "zk_global_sessions",
+        "zk_local_sessions",
+        "zk_open_file_descriptor_count",
+        "zk_max_file_descriptor_count",
+        "zk_connection_drop_probability",
+        "zk_last_client_response_size",
+        "zk_max_client_response_size",
+        "zk_min_client_response_size",
+        "zk_outstanding_tls_handshake",
+        "zk_auth_failed_count",
+        "zk_non_mtls_remote_conn_count",
+        "zk_non_mtls_local_conn_count",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from mntr");
+    }
+    assert_eq!(keys[1], "zk_server_state");
     assert!(
         mntr.contains("zk_znode_count\t6\n") && mntr.contains("zk_ephemerals_count\t1\n"),
         "{mntr}"
@@ -892,5 +989,189 @@ async fn four_letter_words() {
             .await
             .contains("Mode: standalone"),
         "srvr is always on"
+    );
+}
+
+#[tokio::test]
+async fn containers_and_ttl_nodes_are_reaped() {
+    let mut config = test_config();
+    config.container_check_interval_ms = 50;
+    let server = TestServer::start(config).await;
+    let mut c = RawClient::connect(server.addr).await;
+    let container = RequestBody::CreateContainer(create_body("/box", CreateMode::Container));
+    assert_eq!(c.err(container).await, ErrorCode::Ok);
+    let unused = RequestBody::CreateContainer(create_body("/unused", CreateMode::Container));
+    assert_eq!(c.err(unused).await, ErrorCode::Ok);
+    c.create("/box/item", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        c.get("/box", false).await.is_ok(),
+        "a container with a child stays"
+    );
+    c.get("/box", true).await.unwrap();
+    assert_eq!(c.delete("/box/item", -1).await, ErrorCode::Ok);
+    c.wait_events(1).await;
+    assert_eq!(
+        c.events[0].1.event_type,
+        EventType::NodeDeleted,
+        "the reaper's delete fires watches"
+    );
+    assert_eq!(c.get("/box", false).await, Err(ErrorCode::NoNode));
+    assert!(
+        c.get("/unused", false).await.is_ok(),
+        "a never-used container stays"
+    );
+
+    let ttl = RequestBody::CreateTtl(CreateTtlRequest {
+        path: "/ttl".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: CreateMode::PersistentWithTtl.as_i32(),
+        ttl: 100,
+    });
+    assert_eq!(c.err(ttl).await, ErrorCode::Ok);
+    let deadline = std::time::Instant::now() + WAIT;
+    while c.get("/ttl", false).await.is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the TTL node outlived its TTL"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn events_are_not_delivered_without_read() {
+    let server = TestServer::default().await;
+    let mut watcher = RawClient::connect(server.addr).await;
+    let mut owner = RawClient::connect(server.addr).await;
+    let auth = RequestBody::Auth(AuthPacket {
+        auth_type: 0,
+        scheme: "digest".into(),
+        auth: Some(Bytes::from_static(b"bob:pw")),
+    });
+    assert_eq!(owner.err(auth).await, ErrorCode::Ok);
+    let (h, _) = watcher
+        .call(RequestBody::Exists(ExistsRequest {
+            path: "/hidden".into(),
+            watch: true,
+        }))
+        .await;
+    assert_eq!(h.err, ErrorCode::NoNode);
+    watcher
+        .call(RequestBody::Exists(ExistsRequest {
+            path: "/open".into(),
+            watch: true,
+        }))
+        .await;
+    let private = RequestBody::Create(CreateRequest {
+        acl: Some(Acl::creator_all()),
+        ..create_body("/hidden", CreateMode::Persistent)
+    });
+    assert_eq!(owner.err(private).await, ErrorCode::Ok);
+    owner
+        .create("/open", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    watcher.wait_events(1).await;
+    watcher
+        .call(RequestBody::Sync(SyncRequest { path: "/".into() }))
+        .await;
+    let got: Vec<_> = watcher
+        .events
+        .iter()
+        .map(|(_, e)| e.path.as_str())
+        .collect();
+    assert_eq!(
+        got,
+        vec!["/open"],
+        "no event for the node the watcher may not read"
+    );
+}
+
+#[tokio::test]
+async fn reserved_nodes_reconfig_and_ip_acls() {
+    let server = TestServer::default().await;
+    let mut c = RawClient::connect(server.addr).await;
+    let (_, body) = c
+        .call(RequestBody::GetAcl(GetAclRequest {
+            path: "/zookeeper/config".into(),
+        }))
+        .await;
+    let Some(ResponseBody::GetAcl(r)) = body else {
+        panic!()
+    };
+    assert_eq!(r.acl, Acl::read_unsafe());
+    assert_eq!(r.stat.aversion, -1);
+    assert_eq!(
+        c.set("/zookeeper/config", b"x", -1).await,
+        Err(ErrorCode::NoAuth)
+    );
+    for special in ["/", "/zookeeper/quota", "/zookeeper/config"] {
+        assert_eq!(
+            c.delete(special, -1).await,
+            ErrorCode::BadArguments,
+            "{special}"
+        );
+    }
+    let reconfig = RequestBody::Reconfig(ReconfigRequest {
+        joining_servers: None,
+        leaving_servers: None,
+        new_members: Some("server.1=127.0.0.1:2888:3888".into()),
+        cur_config_id: -1,
+    });
+    assert_eq!(c.err(reconfig).await, ErrorCode::ReconfigDisabled);
+
+    let ip_acl = |net: &str| {
+        RequestBody::Create(CreateRequest {
+            acl: Some(vec![Acl {
+                perms: Perms::ALL,
+                id: Id::new("ip", net),
+            }]),
+            ..create_body(
+                &format!("/ip-{}", net.replace(['/', '.'], "_")),
+                CreateMode::Persistent,
+            )
+        })
+    };
+    assert_eq!(c.err(ip_acl("127.0.0.0/8")).await, ErrorCode::Ok);
+    assert_eq!(c.err(ip_acl("10.1.0.0/16")).await, ErrorCode::Ok);
+    assert_eq!(c.err(ip_acl("not-an-address")).await, ErrorCode::InvalidAcl);
+    assert!(c.get("/ip-127_0_0_0_8", false).await.is_ok());
+    assert_eq!(
+        c.get("/ip-10_1_0_0_16", false).await,
+        Err(ErrorCode::NoAuth)
+    );
+}
+
+#[tokio::test]
+async fn watches_per_connection_are_bounded() {
+    let mut config = test_config();
+    config.max_watches_per_connection = 2;
+    let server = TestServer::start(config).await;
+    let mut watcher = RawClient::connect(server.addr).await;
+    let mut writer = RawClient::connect(server.addr).await;
+    for p in ["/w1", "/w2", "/w3"] {
+        writer.create(p, b"", CreateMode::Persistent).await.unwrap();
+        watcher.get(p, true).await.unwrap();
+    }
+    for p in ["/w1", "/w2", "/w3"] {
+        writer.set(p, b"x", -1).await.unwrap();
+    }
+    watcher.wait_events(2).await;
+    watcher
+        .call(RequestBody::Sync(SyncRequest { path: "/".into() }))
+        .await;
+    let got: Vec<_> = watcher
+        .events
+        .iter()
+        .map(|(_, e)| e.path.as_str())
+        .collect();
+    assert_eq!(
+        got,
+        vec!["/w1", "/w2"],
+        "the third watch was over the limit"
     );
 }
