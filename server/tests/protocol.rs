@@ -575,11 +575,7 @@ async fn persistent_and_recursive_watches() {
         .await
         .unwrap();
     watcher.wait_events(7).await;
-    let got: Vec<_> = watcher
-        .events
-        .iter()
-        .map(|(_, e)| (e.event_type, e.path.as_str()))
-        .collect();
+    let got: Vec<_> = watcher.seen();
     assert_eq!(
         got,
         vec![
@@ -634,11 +630,7 @@ async fn set_watches2_restores_persistent_watches_silently() {
         .await
         .unwrap();
     c.wait_events(3).await;
-    let got: Vec<_> = c
-        .events
-        .iter()
-        .map(|(_, e)| (e.event_type, e.path.as_str()))
-        .collect();
+    let got: Vec<_> = c.seen();
     assert_eq!(
         got,
         vec![
@@ -725,11 +717,7 @@ async fn set_watches_restores_and_reports_missed_changes() {
         .await
         .unwrap();
     c.wait_events(3).await;
-    let got: Vec<_> = c
-        .events
-        .iter()
-        .map(|(_, e)| (e.event_type, e.path.as_str()))
-        .collect();
+    let got: Vec<_> = c.seen();
     assert_eq!(
         got,
         vec![

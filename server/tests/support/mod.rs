@@ -258,7 +258,15 @@ impl RawClient {
         }
     }
 
-    /// Waits until `n` notifications have arrived (pinging meanwhile).
+    /// The notifications received so far, as (type, path).
+    pub fn seen(&self) -> Vec<(EventType, &str)> {
+        self.events
+            .iter()
+            .map(|(_, e)| (e.event_type, e.path.as_str()))
+            .collect()
+    }
+
+    /// Waits until `n` notifications have arrived.
     pub async fn wait_events(&mut self, n: usize) {
         while self.events.len() < n {
             match self
