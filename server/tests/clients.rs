@@ -8,6 +8,12 @@ use std::process::Command;
 
 use support::TestServer;
 
+/// ZooKeeper's usual tickTime: sessions of up to 40 s, so that a loaded
+/// machine does not time out the clients' sessions mid-test.
+async fn server() -> TestServer {
+    TestServer::start(zoo_server::Config::parse("tickTime=2000\n", "clients").unwrap()).await
+}
+
 const DEBIAN_PYTHON: &str = "/usr/bin/python3";
 const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
 
@@ -19,7 +25,7 @@ async fn run(mut command: Command) -> std::process::Output {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_crud_watches_transactions_acls_and_recipes() {
-    let server = TestServer::default().await;
+    let server = server().await;
     let mut cmd = Command::new(DEBIAN_PYTHON);
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kazoo_suite.py"))
         .arg(server.addr.to_string());
@@ -48,7 +54,7 @@ async fn zkcli(server: &TestServer, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_commands() {
-    let server = TestServer::default().await;
+    let server = server().await;
     let out = zkcli(&server, &["create", "/cli", "hello"]).await;
     assert!(out.contains("Created /cli"), "{out}");
     let out = zkcli(&server, &["get", "/cli"]).await;
