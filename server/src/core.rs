@@ -170,7 +170,7 @@ impl Core {
                 let latency = received.elapsed().as_millis() as u64;
                 self.stats.record_latency(latency);
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.stats.record_latency(latency);
+                    c.stats.record_response(latency, wall_ms());
                 }
             }
             Event::Malformed { conn, xid } => {

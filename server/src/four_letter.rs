@@ -133,8 +133,10 @@ impl Core {
                 }
                 let _ = write!(
                     out,
-                    ",lzxid={:#x},lresp=0,llat=0,minlat={},avglat={},maxlat={}",
+                    ",lzxid={:#x},lresp={},llat={},minlat={},avglat={},maxlat={}",
                     s.last_zxid,
+                    s.last_response_ms,
+                    s.last_latency_ms,
                     s.latency.min_ms,
                     s.latency.avg_text(),
                     s.latency.max_ms

@@ -79,6 +79,9 @@ pub struct ConnStats {
     pub last_zxid: i64,
     pub session_timeout: i32,
     pub latency: Latency,
+    /// Wall-clock ms of the last reply, and that request's latency.
+    pub last_response_ms: i64,
+    pub last_latency_ms: u64,
 }
 
 impl ConnStats {
@@ -92,11 +95,15 @@ impl ConnStats {
             last_zxid: 0,
             session_timeout: 0,
             latency: Latency::default(),
+            last_response_ms: 0,
+            last_latency_ms: 0,
         }
     }
 
-    pub fn record_latency(&mut self, ms: u64) {
+    pub fn record_response(&mut self, ms: u64, now_ms: i64) {
         self.latency.record(ms);
+        self.last_latency_ms = ms;
+        self.last_response_ms = now_ms;
     }
 
     /// `crst`.

@@ -1163,3 +1163,43 @@ async fn watches_per_connection_are_bounded() {
         "the third watch was over the limit"
     );
 }
+
+#[tokio::test]
+async fn a_client_that_does_not_read_is_disconnected() {
+    let mut config = test_config();
+    config.max_queued_frames_per_connection = 4;
+    let server = TestServer::start(config).await;
+    let mut writer = RawClient::connect(server.addr).await;
+    let big = vec![7u8; 512 * 1024];
+    writer
+        .create("/big", &big, CreateMode::Persistent)
+        .await
+        .unwrap();
+
+    // 200 reads of 512 KiB, never read back: far more than the socket
+    // buffers hold, so the server's queue for this client fills.
+    let mut slow = RawClient::connect(server.addr).await;
+    for _ in 0..200 {
+        slow.send(RequestBody::GetData(GetDataRequest {
+            path: "/big".into(),
+            watch: false,
+        }))
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The server stays responsive to everyone else meanwhile.
+    assert_eq!(
+        writer.get("/big", false).await.unwrap().1.data_length,
+        512 * 1024
+    );
+    // The slow client gets some replies, then the end of the stream.
+    let mut replies = 0;
+    while let Some(message) = slow.next_message().await {
+        assert!(matches!(message, ServerMessage::Reply { .. }));
+        replies += 1;
+    }
+    assert!(
+        replies < 200,
+        "the connection was closed before all {replies} replies"
+    );
+}
