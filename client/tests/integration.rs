@@ -3,8 +3,6 @@
 //! reconnects through a proxy that cuts connections, and session expiry.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use zoo_client::{Client, CreateOptions, Error, Op, OpOutcome, SessionState};
+use zoo_server::testkit::ApacheZooKeeper;
 use zoo_wire::{Acl, CreateMode, EventType, Id, Perms};
 
 /// A zoo-server with short ticks (sessions of 200 ms to 2 s), for the
@@ -27,63 +26,6 @@ async fn zoo_server_with_tick(tick_ms: u32) -> SocketAddr {
     config.extended_types_enabled = true;
     tokio::spawn(zoo_server::run(listener, config, std::future::pending()));
     addr
-}
-
-struct ApacheZooKeeper {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl ApacheZooKeeper {
-    async fn start() -> ApacheZooKeeper {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("zoo-client-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let cfg = dir.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\nadmin.enableServer=false\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("java")
-            .arg("-Dzookeeper.extendedTypesEnabled=true")
-            .arg("-cp")
-            .arg("/etc/zookeeper/conf:/usr/share/java/zookeeper.jar")
-            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("java and Debian's zookeeper package");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Client::builder(&addr.to_string())
-            .connection_timeout(Duration::from_millis(500))
-            .connect()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "Apache ZooKeeper did not start");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        ApacheZooKeeper { child, dir, addr }
-    }
-}
-
-impl Drop for ApacheZooKeeper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -279,7 +221,7 @@ async fn suite_against_zoo() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_against_apache_zookeeper() {
-    let zk = ApacheZooKeeper::start().await;
+    let zk = ApacheZooKeeper::start(2000).await;
     suite(zk.addr).await;
 }
 

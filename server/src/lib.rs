@@ -13,6 +13,8 @@ pub mod net;
 pub mod prep;
 pub mod session;
 pub mod stats;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tree;
 pub mod txn;
 pub mod watch;

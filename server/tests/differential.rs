@@ -11,77 +11,16 @@
 
 mod support;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
-use support::{four_letter, RawClient, TestServer};
+use support::{RawClient, TestServer};
+use zoo_server::testkit::ApacheZooKeeper;
 use zoo_wire::*;
 
 const SESSIONS: usize = 3;
 const OPS_PER_SEED: usize = 400;
 const SEEDS: [u64; 3] = [1, 0x5eed, 20261203];
-
-/// Apache ZooKeeper, standalone, in a fresh data directory.
-struct ApacheZooKeeper {
-    child: Child,
-    dir: PathBuf,
-    addr: SocketAddr,
-}
-
-impl ApacheZooKeeper {
-    async fn start() -> ApacheZooKeeper {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let dir = std::env::temp_dir().join(format!("zoo-diff-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(dir.join("data")).unwrap();
-        let cfg = dir.join("zoo.cfg");
-        std::fs::write(
-            &cfg,
-            format!(
-                "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-                 admin.enableServer=false\n4lw.commands.whitelist=*\n",
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let child = Command::new("java")
-            .arg("-Dzookeeper.extendedTypesEnabled=true")
-            .arg("-cp")
-            .arg("/etc/zookeeper/conf:/usr/share/java/zookeeper.jar")
-            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("java and Debian's zookeeper package (scripts/setup.sh installs it)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let zk = ApacheZooKeeper { child, dir, addr };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if tokio::net::TcpStream::connect(addr).await.is_ok()
-                && four_letter(addr, "srvr").await.contains("Mode: standalone")
-            {
-                return zk;
-            }
-            assert!(Instant::now() < deadline, "Apache ZooKeeper did not start");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-impl Drop for ApacheZooKeeper {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// xorshift64*: small, seeded, and the same everywhere.
 struct Rng(u64);
@@ -312,7 +251,7 @@ async fn zoo_answers_like_apache_zookeeper() {
     let mut errors = std::collections::BTreeMap::<i32, usize>::new();
     let mut events_compared = 0usize;
     for seed in SEEDS {
-        let apache = ApacheZooKeeper::start().await;
+        let apache = ApacheZooKeeper::start(2000).await;
         let zoo_server =
             TestServer::start(zoo_server::Config::parse("tickTime=2000\n", "diff").unwrap()).await;
         let mut zk = Side::connect(apache.addr).await;

@@ -1063,15 +1063,8 @@ async fn events_are_not_delivered_without_read() {
         .create("/open", b"", CreateMode::Persistent)
         .await
         .unwrap();
-    watcher.wait_events(1).await;
-    watcher
-        .call(RequestBody::Sync(SyncRequest { path: "/".into() }))
-        .await;
-    let got: Vec<_> = watcher
-        .events
-        .iter()
-        .map(|(_, e)| e.path.as_str())
-        .collect();
+    watcher.wait_exactly(1).await;
+    let got = watcher.paths_seen();
     assert_eq!(
         got,
         vec!["/open"],
@@ -1148,15 +1141,8 @@ async fn watches_per_connection_are_bounded() {
     for p in ["/w1", "/w2", "/w3"] {
         writer.set(p, b"x", -1).await.unwrap();
     }
-    watcher.wait_events(2).await;
-    watcher
-        .call(RequestBody::Sync(SyncRequest { path: "/".into() }))
-        .await;
-    let got: Vec<_> = watcher
-        .events
-        .iter()
-        .map(|(_, e)| e.path.as_str())
-        .collect();
+    watcher.wait_exactly(2).await;
+    let got = watcher.paths_seen();
     assert_eq!(
         got,
         vec!["/w1", "/w2"],

@@ -266,6 +266,19 @@ impl RawClient {
             .collect()
     }
 
+    /// The paths of the notifications received so far.
+    pub fn paths_seen(&self) -> Vec<&str> {
+        self.events.iter().map(|(_, e)| e.path.as_str()).collect()
+    }
+
+    /// Waits for `n` notifications, then round-trips a request so that any
+    /// further one already sent would have arrived too.
+    pub async fn wait_exactly(&mut self, n: usize) {
+        self.wait_events(n).await;
+        self.call(RequestBody::Sync(SyncRequest { path: "/".into() }))
+            .await;
+    }
+
     /// Waits until `n` notifications have arrived.
     pub async fn wait_events(&mut self, n: usize) {
         while self.events.len() < n {

@@ -1,0 +1,81 @@
+//! Test support shared by the workspace's integration tests (feature
+//! `testkit`): Apache ZooKeeper 3.8 from Debian's package, started in a
+//! fresh directory on a free loopback port, the reference Zoo is compared
+//! with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A standalone Apache ZooKeeper; killed and its directory removed on drop.
+#[derive(Debug)]
+pub struct ApacheZooKeeper {
+    child: Child,
+    dir: PathBuf,
+    pub addr: SocketAddr,
+}
+
+impl ApacheZooKeeper {
+    /// Starts one with `tickTime` and TTL nodes enabled, and waits until it
+    /// answers `srvr`. Panics (failing the test) if Java or the package is
+    /// missing or it does not come up within a minute.
+    pub async fn start(tick_time_ms: u32) -> ApacheZooKeeper {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("zoo-apache-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(dir.join("data")).expect("temp dir");
+        let cfg = dir.join("zoo.cfg");
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime={tick_time_ms}\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+                 admin.enableServer=false\n4lw.commands.whitelist=*\n",
+                dir.join("data").display()
+            ),
+        )
+        .expect("zoo.cfg");
+        let child = Command::new("java")
+            .arg("-Dzookeeper.extendedTypesEnabled=true")
+            .arg("-cp")
+            .arg("/etc/zookeeper/conf:/usr/share/java/zookeeper.jar")
+            .arg("org.apache.zookeeper.server.ZooKeeperServerMain")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("java and Debian's zookeeper package (scripts/setup.sh installs it)");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let zk = ApacheZooKeeper { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !srvr_answers(addr).await {
+            assert!(Instant::now() < deadline, "Apache ZooKeeper did not start");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        zk
+    }
+}
+
+async fn srvr_answers(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    if stream.write_all(b"srvr").await.is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut out)).await;
+    matches!(read, Ok(Ok(_))) && out.contains("Mode: standalone")
+}
+
+impl Drop for ApacheZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
