@@ -155,6 +155,21 @@ pub enum Op {
     },
 }
 
+/// One read of a `multi_read`.
+#[derive(Debug, Clone)]
+pub enum Read {
+    Data(String),
+    Children(String),
+}
+
+/// The outcome of one read of a `multi_read`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    Data(Vec<u8>, Stat),
+    /// Sorted names.
+    Children(Vec<String>),
+}
+
 /// The outcome of one operation of a successful multi.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpOutcome {
@@ -590,6 +605,48 @@ impl Client {
                 OpResult::Delete => OpOutcome::Deleted,
                 OpResult::SetData(s) => OpOutcome::DataSet(s.stat),
                 _ => OpOutcome::Checked,
+            })
+            .collect())
+    }
+
+    /// Reads several nodes in one round trip: each entry is that read's
+    /// own result (not atomic; later reads run even when one fails).
+    pub async fn multi_read(&self, reads: Vec<Read>) -> Result<Vec<Result<ReadOutcome>>> {
+        let mut ops = Vec::with_capacity(reads.len());
+        for read in &reads {
+            ops.push(match read {
+                Read::Data(p) => MultiOp::GetData(GetDataRequest {
+                    path: self.server_path(p)?,
+                    watch: false,
+                }),
+                Read::Children(p) => MultiOp::GetChildren(GetChildrenRequest {
+                    path: self.server_path(p)?,
+                    watch: false,
+                }),
+            });
+        }
+        let results = match self
+            .call(RequestBody::MultiRead(MultiRequest { ops }), None)
+            .await?
+        {
+            Some(ResponseBody::Multi(r)) => r.results,
+            other => return Err(unexpected(other)),
+        };
+        Ok(results
+            .into_iter()
+            .map(|r| match r {
+                OpResult::GetData(d) => Ok(ReadOutcome::Data(
+                    d.data.map(|b| b.to_vec()).unwrap_or_default(),
+                    d.stat,
+                )),
+                OpResult::GetChildren(mut c) => {
+                    c.children.sort();
+                    Ok(ReadOutcome::Children(c.children))
+                }
+                OpResult::Error(code) => Err(Error::from_code(code).unwrap_or(Error::Server(code))),
+                other => Err(Error::Protocol(format!(
+                    "unexpected multiRead result {other:?}"
+                ))),
             })
             .collect())
     }

@@ -29,7 +29,7 @@ mod connect_string;
 mod error;
 mod watcher;
 
-pub use client::{Client, ClientBuilder, CreateOptions, Op, OpOutcome};
+pub use client::{Client, ClientBuilder, CreateOptions, Op, OpOutcome, Read, ReadOutcome};
 pub use connect_string::ConnectString;
 pub use error::{Error, Result};
 pub use watcher::{OneshotWatcher, PersistentWatcher, SessionState, WatchedEvent};

@@ -187,6 +187,21 @@ async fn suite(addr: SocketAddr) {
     assert_eq!(failed, Err((1, Error::BadVersion)));
     assert!(c.exists("/n").await.unwrap().is_none());
 
+    // multiRead: each read on its own.
+    let reads = c
+        .multi_read(vec![
+            zoo_client::Read::Data("/m".into()),
+            zoo_client::Read::Children("/missing".into()),
+            zoo_client::Read::Children("/later".into()),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reads[0], Ok(zoo_client::ReadOutcome::Data(d, s)) if d == b"2" && s.version == 1)
+    );
+    assert_eq!(reads[1], Err(Error::NoNode));
+    assert_eq!(reads[2], Ok(zoo_client::ReadOutcome::Children(vec![])));
+
     // ACLs and auth.
     c.add_auth("digest", b"carol:pw").await.unwrap();
     let acl = vec![Acl {
