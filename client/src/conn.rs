@@ -468,7 +468,13 @@ impl Task {
                             let op = body.opcode();
                             // Auth goes with its fixed xid; its reply echoes it.
                             let xid = if op == OpCode::Auth { xid::AUTH } else { self.take_xid() };
-                            if conn.send(&Request::new(xid, body)).await.is_err() {
+                            // Requests already queued behind this one go out
+                            // in the same write: flush only when none is left.
+                            let mut sent = conn.feed(&Request::new(xid, body)).await;
+                            if sent.is_ok() && self.commands.is_empty() {
+                                sent = SinkExt::<&Request>::flush(&mut conn).await;
+                            }
+                            if sent.is_err() {
                                 let _ = reply.send(Err(Error::ConnectionLoss));
                                 break Ended::Lost;
                             }

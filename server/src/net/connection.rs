@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -23,6 +24,10 @@ use crate::core::{Event, Outbound};
 /// How long a connection may stay without a session
 /// (`zookeeper.nio.sessionlessCnxnTimeout`).
 const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Replies gathered into one socket write, at most (a larger frame is
+/// written alone).
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
 /// How long a closing connection may take to flush its last frames.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -89,15 +94,33 @@ pub(super) async fn run(
         return;
     }
 
+    // Frames that are already queued go out in one write: under pipelined
+    // load that is one syscall for many replies.
     let writer = async {
+        let mut batch = BytesMut::with_capacity(WRITE_BATCH_BYTES);
+        let mut closing = false;
         while let Some(item) = out_rx.recv().await {
-            match item {
-                Outbound::Frame(bytes) => {
-                    if write_half.write_all(&bytes).await.is_err() {
+            let mut next = Some(item);
+            while let Some(item) = next.take() {
+                match item {
+                    Outbound::Frame(bytes) => batch.extend_from_slice(&bytes),
+                    Outbound::Close => {
+                        closing = true;
                         break;
                     }
                 }
-                Outbound::Close => break,
+                if batch.len() < WRITE_BATCH_BYTES {
+                    next = out_rx.try_recv().ok();
+                }
+            }
+            if !batch.is_empty() {
+                if write_half.write_all(&batch).await.is_err() {
+                    break;
+                }
+                batch.clear();
+            }
+            if closing {
+                break;
             }
         }
         let _ = write_half.shutdown().await;
