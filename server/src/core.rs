@@ -552,21 +552,21 @@ impl Core {
             extended_types_enabled: self.config.extended_types_enabled,
         };
         let op = prep(&body, &self.tree, &ctx);
-        let Some((zxid, applied)) = self.commit_and_apply(session, xid, op.clone()) else {
+        let Some((zxid, applied)) = self.commit_and_apply(session, xid, op) else {
             // Not safe: the client sees its connection drop, not an answer.
             self.close_conn(conn);
             return;
         };
-        let message = match (&op, applied) {
-            (TxnOp::Error(code), _) => ServerMessage::header_only(xid, zxid, *code),
-            (TxnOp::MultiError(codes), _) => ServerMessage::ok(
+        let message = match applied {
+            Applied::Failed(code) => ServerMessage::header_only(xid, zxid, code),
+            Applied::MultiFailed(codes) => ServerMessage::ok(
                 xid,
                 zxid,
                 ResponseBody::Multi(MultiResponse {
-                    results: codes.iter().map(|c| OpResult::Error(*c)).collect(),
+                    results: codes.into_iter().map(OpResult::Error).collect(),
                 }),
             ),
-            (_, Applied::Multi(results)) => {
+            Applied::Multi(results) => {
                 let RequestBody::Multi(multi) = &body else {
                     unreachable!("only a multi applies as Multi")
                 };
@@ -578,7 +578,7 @@ impl Core {
                     .collect();
                 ServerMessage::ok(xid, zxid, ResponseBody::Multi(MultiResponse { results }))
             }
-            (_, Applied::Created { path, stat }) => match body.opcode() {
+            Applied::Created { path, stat } => match body.opcode() {
                 OpCode::Create => {
                     ServerMessage::ok(xid, zxid, ResponseBody::Create(CreateResponse { path }))
                 }
@@ -588,10 +588,10 @@ impl Core {
                     ResponseBody::Create2(Create2Response { path, stat }),
                 ),
             },
-            (_, Applied::DataSet { stat }) => {
+            Applied::DataSet { stat } => {
                 ServerMessage::ok(xid, zxid, ResponseBody::SetData(SetDataResponse { stat }))
             }
-            (_, Applied::AclSet { stat }) => {
+            Applied::AclSet { stat } => {
                 ServerMessage::ok(xid, zxid, ResponseBody::SetAcl(SetAclResponse { stat }))
             }
             _ => ServerMessage::header_only(xid, zxid, ErrorCode::Ok),
@@ -911,9 +911,11 @@ impl Core {
             })
             .map(|(path, _)| path.clone())
             .collect();
+        // The server's own requests: no client identity is involved, and
+        // deleteContainer checks no ACL.
+        let ids = Identities::new(std::net::IpAddr::from([127, 0, 0, 1]));
         for path in doomed {
             let body = RequestBody::DeleteContainer(DeleteContainerRequest { path: path.clone() });
-            let ids = Identities::new(std::net::IpAddr::from([127, 0, 0, 1]));
             let ctx = PrepContext {
                 session_id: 0,
                 identities: &ids,

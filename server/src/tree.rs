@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use zoo_wire::path::{basename, parent};
-use zoo_wire::{Acl, Perms, Stat};
+use zoo_wire::{Acl, ErrorCode, Perms, Stat};
 
 use crate::txn::{OwnerKind, Txn, TxnOp};
 
@@ -97,15 +97,25 @@ pub enum Change {
 /// What applying one operation produced, for the reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    Created { path: String, stat: Stat },
+    Created {
+        path: String,
+        stat: Stat,
+    },
     Deleted,
-    DataSet { stat: Stat },
-    AclSet { stat: Stat },
+    DataSet {
+        stat: Stat,
+    },
+    AclSet {
+        stat: Stat,
+    },
     Checked,
     SessionCreated,
     SessionClosed,
     Multi(Vec<Applied>),
-    Failed,
+    /// An error transaction: the code to answer with.
+    Failed(ErrorCode),
+    /// A failed multi: the per-operation results to answer with.
+    MultiFailed(Vec<ErrorCode>),
 }
 
 /// The paths that exist on every server from the start.
@@ -335,7 +345,8 @@ impl Tree {
                     .map(|op| self.apply_op(op, zxid, time, changes))
                     .collect(),
             ),
-            TxnOp::Error(_) | TxnOp::MultiError(_) => Applied::Failed,
+            TxnOp::Error(code) => Applied::Failed(*code),
+            TxnOp::MultiError(codes) => Applied::MultiFailed(codes.clone()),
         }
     }
 
