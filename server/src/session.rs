@@ -84,25 +84,29 @@ impl SessionTable {
     /// Pushes the deadline of a live session out by its timeout; false if
     /// the session is unknown or closing.
     pub fn touch(&mut self, id: i64, now_ms: u64) -> bool {
-        let tick = self.tick_ms;
-        let Some(session) = self.sessions.get_mut(&id) else {
+        let Some(session) = self.sessions.get(&id).filter(|s| !s.closing) else {
             return false;
         };
-        if session.closing {
-            return false;
-        }
-        let new_bucket = ((now_ms + session.timeout_ms.max(0) as u64) / tick + 1) * tick;
-        if new_bucket != session.expires_at_ms {
-            if let Some(set) = self.buckets.get_mut(&session.expires_at_ms) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.buckets.remove(&session.expires_at_ms);
-                }
-            }
-            session.expires_at_ms = new_bucket;
+        let (old_bucket, timeout_ms) = (session.expires_at_ms, session.timeout_ms);
+        let new_bucket = self.bucket_of(now_ms + timeout_ms.max(0) as u64);
+        if new_bucket != old_bucket {
+            self.unbucket(old_bucket, id);
             self.buckets.entry(new_bucket).or_default().insert(id);
+            if let Some(session) = self.sessions.get_mut(&id) {
+                session.expires_at_ms = new_bucket;
+            }
         }
         true
+    }
+
+    /// Takes a session out of its expiry bucket, dropping the bucket once empty.
+    fn unbucket(&mut self, bucket: u64, id: i64) {
+        if let Some(set) = self.buckets.get_mut(&bucket) {
+            set.remove(&id);
+            if set.is_empty() {
+                self.buckets.remove(&bucket);
+            }
+        }
     }
 
     /// Changes a resumed session's timeout and touches it.
@@ -122,12 +126,7 @@ impl SessionTable {
     /// Forgets a session whose closeSession was applied.
     pub fn remove(&mut self, id: i64) {
         if let Some(session) = self.sessions.remove(&id) {
-            if let Some(set) = self.buckets.get_mut(&session.expires_at_ms) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.buckets.remove(&session.expires_at_ms);
-                }
-            }
+            self.unbucket(session.expires_at_ms, id);
         }
     }
 

@@ -55,7 +55,9 @@ impl WatchManager {
         true
     }
 
-    fn remove(&mut self, kind: Kind, path: &str, conn: ConnId) -> bool {
+    /// Takes `conn` out of the table entry for (`kind`, `path`), dropping
+    /// the entry once empty; the per-connection index is the caller's.
+    fn unlink(&mut self, kind: Kind, path: &str, conn: ConnId) -> bool {
         let Some(table) = self.tables.get_mut(&kind) else {
             return false;
         };
@@ -66,6 +68,11 @@ impl WatchManager {
         if set.is_empty() {
             table.remove(path);
         }
+        removed
+    }
+
+    fn remove(&mut self, kind: Kind, path: &str, conn: ConnId) -> bool {
+        let removed = self.unlink(kind, path, conn);
         if let Some(mine) = self.by_conn.get_mut(&conn) {
             mine.remove(&(kind, path.to_string()));
         }
@@ -133,14 +140,7 @@ impl WatchManager {
     pub fn remove_connection(&mut self, conn: ConnId) {
         if let Some(mine) = self.by_conn.remove(&conn) {
             for (kind, path) in mine {
-                if let Some(table) = self.tables.get_mut(&kind) {
-                    if let Some(set) = table.get_mut(&path) {
-                        set.remove(&conn);
-                        if set.is_empty() {
-                            table.remove(&path);
-                        }
-                    }
-                }
+                self.unlink(kind, &path, conn);
             }
         }
     }
