@@ -89,19 +89,28 @@ def watches(zk):
     check(done.wait(5), "child watch")
     check(fired == [("CHANGED", "/w"), ("CHILD", "/w")], fired)
 
+    # DataWatch re-reads after each event, so a second write before that
+    # re-read would rightly be seen only as its result: each write waits
+    # for the previous value to arrive.
     seen = []
-    got_two = threading.Event()
+    arrived = threading.Condition()
 
     @zk.DataWatch("/dw")
     def data_watch(data, stat):
-        seen.append(data)
-        if len(seen) >= 3:
-            got_two.set()
+        with arrived:
+            seen.append(data)
+            arrived.notify_all()
 
+    def wait_for(value):
+        with arrived:
+            check(arrived.wait_for(lambda: value in seen, timeout=5), "DataWatch saw %r" % seen)
+
+    wait_for(None)
     zk.create("/dw", b"a")
+    wait_for(b"a")
     zk.set("/dw", b"b")
-    check(got_two.wait(5), "DataWatch saw %r" % seen)
-    check(seen[:3] == [None, b"a", b"b"], seen)
+    wait_for(b"b")
+    check(seen == [None, b"a", b"b"], seen)
 
 
 def transactions(zk):
