@@ -6,9 +6,10 @@
 #   zookeeper      Apache ZooKeeper 3.8 and zkCli.sh: the reference we test against
 #   python3-kazoo  the Python client our compatibility tests drive
 #   netcat-openbsd four-letter words from the shell
+#   libclang-dev   bindgen, which generates the RocksDB bindings at build time
 set -euo pipefail
 
-packages=(zookeeper python3-kazoo netcat-openbsd)
+packages=(zookeeper python3-kazoo netcat-openbsd libclang-dev)
 
 missing=()
 for p in "${packages[@]}"; do

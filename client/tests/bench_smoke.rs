@@ -5,10 +5,9 @@ use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zoo_bench_runs_every_workload() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let config = zoo_server::Config::parse("tickTime=2000\n", "bench").unwrap();
-    tokio::spawn(zoo_server::run(listener, config, std::future::pending()));
+    let server = zoo_server::testkit::ZooServer::start(config).await;
+    let addr = server.addr;
     for workload in ["read", "write", "mixed", "create", "create-delete"] {
         let out = tokio::task::spawn_blocking(move || {
             Command::new(env!("CARGO_BIN_EXE_zoo-bench"))

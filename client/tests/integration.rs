@@ -10,22 +10,19 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use zoo_client::{Client, CreateOptions, Error, Op, OpOutcome, SessionState};
-use zoo_server::testkit::ApacheZooKeeper;
+use zoo_server::testkit::{ApacheZooKeeper, ZooServer};
 use zoo_wire::{Acl, CreateMode, EventType, Id, Perms};
 
 /// A zoo-server with short ticks (sessions of 200 ms to 2 s), for the
 /// reconnect and expiry tests.
-async fn zoo_server() -> SocketAddr {
+async fn zoo_server() -> ZooServer {
     zoo_server_with_tick(100).await
 }
 
-async fn zoo_server_with_tick(tick_ms: u32) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+async fn zoo_server_with_tick(tick_ms: u32) -> ZooServer {
     let mut config = zoo_server::Config::parse(&format!("tickTime={tick_ms}\n"), "test").unwrap();
     config.extended_types_enabled = true;
-    tokio::spawn(zoo_server::run(listener, config, std::future::pending()));
-    addr
+    ZooServer::start(config).await
 }
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -231,7 +228,8 @@ async fn suite(addr: SocketAddr) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suite_against_zoo() {
     // Ordinary ticks: the suite's sessions must not time out on a busy machine.
-    suite(zoo_server_with_tick(2000).await).await;
+    let server = zoo_server_with_tick(2000).await;
+    suite(server.addr).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,7 +240,8 @@ async fn suite_against_apache_zookeeper() {
 
 #[tokio::test]
 async fn bad_input_is_refused_client_side() {
-    let addr = zoo_server().await;
+    let server = zoo_server().await;
+    let addr = server.addr;
     let c = Client::connect(&addr.to_string()).await.unwrap();
     assert!(matches!(
         c.get_data("no-slash").await,
@@ -317,7 +316,7 @@ async fn cutting_proxy(target: SocketAddr) -> (SocketAddr, Arc<Notify>, Arc<Atom
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnects_keep_the_session_its_ephemerals_and_watches() {
     let server = zoo_server().await;
-    let proxy = proxy_to(server).await;
+    let proxy = proxy_to(server.addr).await;
     let c = Client::builder(&proxy.addr.to_string())
         .session_timeout(Duration::from_secs(2))
         .connect()
@@ -353,7 +352,7 @@ async fn reconnects_keep_the_session_its_ephemerals_and_watches() {
     .expect("reconnected");
 
     assert_eq!(c.session_id(), session);
-    let direct = Client::connect(&server.to_string()).await.unwrap();
+    let direct = Client::connect(&server.addr.to_string()).await.unwrap();
     assert_eq!(
         direct
             .exists("/eph")
@@ -398,7 +397,7 @@ async fn a_server_that_closes_mid_request_gives_connection_loss() {
     // A live session whose server goes away: in-flight calls fail with
     // ConnectionLoss rather than hang.
     let server = zoo_server().await;
-    let proxy = proxy_to(server).await;
+    let proxy = proxy_to(server.addr).await;
     let c = Client::builder(&proxy.addr.to_string())
         .connect()
         .await
@@ -421,7 +420,7 @@ async fn a_server_that_closes_mid_request_gives_connection_loss() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_expiry_is_reported() {
     let server = zoo_server().await;
-    let proxy = proxy_to(server).await;
+    let proxy = proxy_to(server.addr).await;
     let c = Client::builder(&proxy.addr.to_string())
         .session_timeout(Duration::from_millis(200))
         .connect()
@@ -433,7 +432,7 @@ async fn session_expiry_is_reported() {
     // Resuming with a wrong password is refused.
     let mut wrong = c.session_password().to_vec();
     wrong[0] ^= 1;
-    let stolen = Client::builder(&server.to_string())
+    let stolen = Client::builder(&server.addr.to_string())
         .resume(c.session_id(), &wrong)
         .connection_timeout(Duration::from_secs(2))
         .connect()
@@ -453,7 +452,7 @@ async fn session_expiry_is_reported() {
     .await
     .expect("expiry reported");
     assert_eq!(c.get_data("/").await, Err(Error::SessionExpired));
-    let other = Client::connect(&server.to_string()).await.unwrap();
+    let other = Client::connect(&server.addr.to_string()).await.unwrap();
     assert!(
         other.exists("/gone").await.unwrap().is_none(),
         "ephemeral removed with the session"

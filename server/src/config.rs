@@ -77,6 +77,13 @@ pub struct Config {
     pub sync_limit: u32,
     pub server_id: u64,
     pub peers: Vec<PeerAddress>,
+    /// A snapshot is taken after about this many transactions (randomized
+    /// between half and all of it per server, as ZooKeeper does).
+    pub snap_count: u64,
+    /// Snapshots kept by purging (at least 3, as ZooKeeper enforces).
+    pub snap_retain_count: usize,
+    /// Hours between purges; 0 disables purging.
+    pub purge_interval_hours: u32,
 }
 
 /// The ZooKeeper default whitelist: only `srvr` (protocol section 14.2).
@@ -108,6 +115,9 @@ impl Default for Config {
             sync_limit: 5,
             server_id: 0,
             peers: Vec::new(),
+            snap_count: 100_000,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
         }
     }
 }
@@ -203,11 +213,17 @@ impl Config {
                 "znode.container.checkIntervalMs" => {
                     config.container_check_interval_ms = positive(number(key)?, key).map_err(bad)?
                 }
+                "snapCount" => {
+                    config.snap_count = u64::from(positive(number(key)?, key).map_err(bad)?).max(2)
+                }
+                "autopurge.snapRetainCount" => {
+                    config.snap_retain_count = (number(key)?.max(3)) as usize
+                }
+                "autopurge.purgeInterval" => {
+                    config.purge_interval_hours = number(key)?.clamp(0, 24 * 365) as u32
+                }
                 // Accepted for zoo.cfg compatibility; their features come later.
-                "autopurge.snapRetainCount"
-                | "autopurge.purgeInterval"
-                | "snapCount"
-                | "admin.enableServer"
+                "admin.enableServer"
                 | "standaloneEnabled"
                 | "reconfigEnabled"
                 | "readonlymode.enabled"

@@ -1,13 +1,23 @@
 //! The core: the one task that owns the tree, the sessions and the watches,
 //! and runs every request through the pipeline in arrival order:
-//! prep → commit → apply (in zxid order) → notifications → reply.
+//! prep → log (group commit, sync) → apply (in zxid order) → notifications
+//! → reply.
+//!
+//! A write is prepared against the tree plus the outstanding (prepared, not
+//! yet durable) transactions, handed to the log writer, and kept in the
+//! in-flight queue. When the log writer reports a zxid durable, every
+//! transaction up to it is applied and answered. Nothing that depends on a
+//! transaction leaves before it is on disk. A connection's reads wait behind
+//! its own earlier requests in the same queue, so that replies keep their
+//! order; other connections' reads are served at once from the tree, which
+//! holds only durable transactions.
 //!
 //! Connection tasks decode frames and hand requests here over a bounded
 //! channel; when it is full they stop reading their sockets, which is the
 //! server's backpressure. Each connection's outbound queue is bounded too: a
 //! client that does not read its replies is disconnected.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,11 +31,13 @@ use zoo_wire::opcode::xid;
 use zoo_wire::*;
 
 use crate::acl::{digest_id, mask_digests, Identities};
-use crate::commit::Commit;
 use crate::config::Config;
-use crate::prep::{prep, PrepContext};
+use crate::prep::{prep, Outstanding, PrepContext};
 use crate::session::SessionTable;
 use crate::stats::{ConnStats, ServerStats};
+use crate::storage::{
+    LogEvent, LogWriter, Recovered, SessionRecord, SnapshotSource, Snapshotter, StorageError,
+};
 use crate::tree::{Applied, Change, Tree};
 use crate::txn::{OwnerKind, Txn, TxnOp};
 use crate::watch::{ConnId, Fired, WatchManager};
@@ -73,6 +85,57 @@ pub(crate) struct Conn {
     pub(crate) session: Option<i64>,
     pub(crate) ids: Identities,
     pub(crate) stats: ConnStats,
+    /// This connection's entries in the in-flight queue: while there are
+    /// any, its reads queue behind them.
+    queued: u32,
+}
+
+/// Who waits for a transaction's outcome.
+#[derive(Debug)]
+enum Origin {
+    /// The server's own (session expiry, container reaping).
+    Server,
+    Request {
+        conn: ConnId,
+        xid: i32,
+        body: RequestBody,
+        received: Instant,
+    },
+    /// A new session: the connect response waits for it.
+    Connect {
+        conn: ConnId,
+        response: ConnectResponse,
+    },
+    Close {
+        conn: ConnId,
+        xid: i32,
+    },
+}
+
+impl Origin {
+    fn conn(&self) -> Option<ConnId> {
+        match self {
+            Origin::Server => None,
+            Origin::Request { conn, .. }
+            | Origin::Connect { conn, .. }
+            | Origin::Close { conn, .. } => Some(*conn),
+        }
+    }
+}
+
+/// An entry of the in-flight queue, in arrival order.
+#[derive(Debug)]
+enum Pending {
+    /// Handed to the log; applied once durable.
+    Write { txn: Arc<Txn>, origin: Origin },
+    /// A read behind its connection's earlier requests.
+    Read {
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        body: RequestBody,
+        received: Instant,
+    },
 }
 
 /// The server state and the pipeline.
@@ -83,7 +146,16 @@ pub struct Core {
     pub(crate) watches: WatchManager,
     pub(crate) conns: HashMap<ConnId, Conn>,
     session_conn: HashMap<i64, ConnId>,
-    commit: Box<dyn Commit>,
+    log: LogWriter,
+    snapshots: Snapshotter,
+    /// The zxid of the last transaction handed to the log.
+    last_proposed: i64,
+    outstanding: Outstanding,
+    inflight: VecDeque<Pending>,
+    /// Transactions applied since the last snapshot began, and the count at
+    /// which the next one begins.
+    since_snapshot: u64,
+    snapshot_after: u64,
     pub(crate) stats: ServerStats,
     started: Instant,
     out_buf: BytesMut,
@@ -109,16 +181,38 @@ impl std::fmt::Debug for Core {
 }
 
 impl Core {
-    pub fn new(config: Arc<Config>, commit: Box<dyn Commit>) -> Core {
-        let sessions = SessionTable::new(config.tick_time_ms, config.server_id, wall_ms() as u64);
+    /// A core on recovered state. Recovered sessions get a full timeout from
+    /// now, as in ZooKeeper: a restart shorter than a session's timeout keeps
+    /// it.
+    pub fn new(
+        config: Arc<Config>,
+        recovered: Recovered,
+        log: LogWriter,
+        snapshots: Snapshotter,
+    ) -> Core {
+        let mut sessions =
+            SessionTable::new(config.tick_time_ms, config.server_id, wall_ms() as u64);
+        for s in recovered.sessions.values() {
+            sessions.add(s.id, s.timeout_ms, s.password, 0);
+        }
+        let last_proposed = recovered.tree.last_zxid();
+        let snapshot_after = snapshot_threshold(config.snap_count);
         Core {
-            config,
-            tree: Tree::new(),
+            tree: recovered.tree,
             sessions,
             watches: WatchManager::default(),
             conns: HashMap::new(),
             session_conn: HashMap::new(),
-            commit,
+            log,
+            snapshots,
+            last_proposed,
+            outstanding: Outstanding::default(),
+            inflight: VecDeque::new(),
+            // A restart that replayed the log snapshots at once, as ZooKeeper
+            // does, so that the next restart replays less.
+            since_snapshot: if recovered.replayed > 0 { u64::MAX } else { 0 },
+            snapshot_after,
+            config,
             stats: ServerStats::default(),
             started: Instant::now(),
             out_buf: BytesMut::with_capacity(64 * 1024),
@@ -132,25 +226,59 @@ impl Core {
         self.started.elapsed().as_millis() as u64
     }
 
+    /// Requests and transactions in flight (`mntr`).
+    pub(crate) fn outstanding_requests(&self) -> usize {
+        self.inflight.len()
+    }
+
     pub(crate) fn uptime_ms(&self) -> u64 {
         self.now_ms()
     }
 
-    /// Runs until every sender of `events` is gone.
-    pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+    /// Runs until every sender of `events` is gone, or the log fails.
+    ///
+    /// Client events are taken only while fewer than
+    /// `maxOutstandingRequests` entries are in flight: beyond that the
+    /// connection tasks block on the bounded channel and stop reading.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<Event>,
+        mut log_events: mpsc::UnboundedReceiver<LogEvent>,
+    ) -> Result<(), StorageError> {
         let tick = Duration::from_millis(u64::from(self.config.tick_time_ms).clamp(10, 1000) / 2);
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
+        self.maybe_snapshot();
+        let limit = self.config.max_outstanding_requests.max(1);
+        let result = loop {
+            let admitting = self.inflight.len() < limit;
             tokio::select! {
-                event = events.recv() => match event {
+                biased;
+                done = log_events.recv() => match done {
+                    Some(LogEvent::Durable(zxid)) => self.durable(zxid),
+                    Some(LogEvent::Failed(e)) => break Err(e),
+                    None => break Err(StorageError::Io("the log writer stopped".into())),
+                },
+                event = events.recv(), if admitting => match event {
                     Some(event) => self.handle(event),
-                    None => break,
+                    None => break Ok(()),
                 },
                 _ = ticker.tick() => self.tick(),
             }
+        };
+        if result.is_err() {
+            // Nothing more can be made durable: every client is disconnected
+            // rather than answered.
+            let conns: Vec<ConnId> = self.conns.keys().copied().collect();
+            for conn in conns {
+                self.close_conn(conn);
+            }
         }
-        info!(last_zxid = self.tree.last_zxid(), "core stopped");
+        info!(
+            last_zxid = format!("{:#x}", self.tree.last_zxid()),
+            "core stopped"
+        );
+        result
     }
 
     pub(crate) fn handle(&mut self, event: Event) {
@@ -165,14 +293,7 @@ impl Core {
                 conn,
                 request,
                 received,
-            } => {
-                self.request(conn, request);
-                let latency = received.elapsed().as_millis() as u64;
-                self.stats.record_latency(latency);
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.stats.record_response(latency, wall_ms());
-                }
-            }
+            } => self.request(conn, request, received),
             Event::Malformed { conn, xid } => {
                 self.stats.packets_received += 1;
                 let zxid = self.tree.last_zxid();
@@ -277,6 +398,7 @@ impl Core {
                 session: None,
                 ids: Identities::new(remote.ip()),
                 stats: ConnStats::new(wall_ms()),
+                queued: 0,
             },
         );
         if req.last_zxid_seen > self.tree.last_zxid() {
@@ -301,25 +423,18 @@ impl Core {
                 timeout_ms: timeout,
                 password,
             };
-            if self.commit_and_apply(session_id, 0, op).is_none() {
-                self.close_conn(conn);
-                return;
-            }
-            self.sessions.add(session_id, timeout, password, now);
-            info!(
-                conn,
-                session = format!("{session_id:#x}"),
-                timeout,
-                "session created"
-            );
-            self.attach(conn, session_id);
-            ConnectResponse {
+            let response = ConnectResponse {
                 protocol_version: 0,
                 timeout_ms: timeout,
                 session_id,
                 passwd: Bytes::copy_from_slice(&password),
                 read_only,
+            };
+            // The response waits until the session's transaction is durable.
+            if !self.propose(session_id, 0, op, Origin::Connect { conn, response }) {
+                self.close_conn(conn);
             }
+            return;
         } else {
             let valid = self
                 .sessions
@@ -371,33 +486,158 @@ impl Core {
 
     // ---- the pipeline ------------------------------------------------------
 
-    /// Commits and applies one transaction, fires its watches, and returns
-    /// what apply produced (with the zxid), or `None` if the commit failed.
-    fn commit_and_apply(
-        &mut self,
-        session_id: i64,
-        cxid: i32,
-        op: TxnOp,
-    ) -> Option<(i64, Applied)> {
-        let txn = Txn {
-            zxid: self.tree.last_zxid() + 1,
+    /// The zxid the next proposed transaction takes.
+    fn next_zxid(&self) -> i64 {
+        self.last_proposed + 1
+    }
+
+    /// Hands a transaction (prepared for `next_zxid`) to the log and queues
+    /// it; false if the log writer has stopped.
+    fn propose(&mut self, session_id: i64, cxid: i32, op: TxnOp, origin: Origin) -> bool {
+        let txn = Arc::new(Txn {
+            zxid: self.next_zxid(),
             time_ms: wall_ms(),
             session_id,
             cxid,
             op,
-        };
-        if let Err(e) = self.commit.commit(&txn) {
-            warn!(zxid = txn.zxid, "commit failed: {e}");
-            return None;
+        });
+        if !self.log.submit(Arc::clone(&txn)) {
+            warn!(zxid = txn.zxid, "the log writer has stopped");
+            return false;
         }
+        self.last_proposed = txn.zxid;
+        if let Some(c) = origin.conn().and_then(|conn| self.conns.get_mut(&conn)) {
+            c.queued += 1;
+        }
+        self.inflight.push_back(Pending::Write { txn, origin });
+        true
+    }
+
+    /// Every transaction up to `zxid` is durable: applies and answers them,
+    /// and serves the reads queued behind them.
+    fn durable(&mut self, zxid: i64) {
+        while let Some(front) = self.inflight.front() {
+            if matches!(front, Pending::Write { txn, .. } if txn.zxid > zxid) {
+                break;
+            }
+            let entry = self.inflight.pop_front().expect("front exists");
+            let conn = match &entry {
+                Pending::Write { origin, .. } => origin.conn(),
+                Pending::Read { conn, .. } => Some(*conn),
+            };
+            if let Some(c) = conn.and_then(|conn| self.conns.get_mut(&conn)) {
+                c.queued = c.queued.saturating_sub(1);
+            }
+            match entry {
+                Pending::Write { txn, origin } => self.finish(&txn, origin),
+                Pending::Read {
+                    conn,
+                    session,
+                    xid,
+                    body,
+                    received,
+                } => {
+                    let message = self.read(conn, session, xid, body);
+                    self.answer(conn, &message, received);
+                }
+            }
+        }
+        self.maybe_snapshot();
+    }
+
+    /// Applies a durable transaction, fires its watches and answers its
+    /// origin.
+    fn finish(&mut self, txn: &Txn, origin: Origin) {
         let mut changes = Vec::new();
-        let applied = self.tree.apply(&txn, &mut changes);
-        if let TxnOp::CloseSession { session_id } = &txn.op {
-            self.sessions.remove(*session_id);
+        let applied = self.tree.apply(txn, &mut changes);
+        self.outstanding.applied(txn.zxid);
+        self.since_snapshot = self.since_snapshot.saturating_add(1);
+        match &txn.op {
+            TxnOp::CreateSession {
+                session_id,
+                timeout_ms,
+                password,
+            } => {
+                let now = self.now_ms();
+                self.sessions.add(*session_id, *timeout_ms, *password, now);
+            }
+            TxnOp::CloseSession { session_id } => self.sessions.remove(*session_id),
+            _ => {}
         }
         self.fire(&changes, txn.zxid);
-        debug!(zxid = txn.zxid, session = session_id, "applied");
-        Some((txn.zxid, applied))
+        debug!(zxid = txn.zxid, session = txn.session_id, "applied");
+        match origin {
+            Origin::Server => {}
+            Origin::Request {
+                conn,
+                xid,
+                body,
+                received,
+            } => {
+                let message = write_reply(xid, txn.zxid, &body, applied);
+                self.answer(conn, &message, received);
+            }
+            Origin::Connect { conn, response } => {
+                if !self.conns.contains_key(&conn) {
+                    return;
+                }
+                info!(
+                    conn,
+                    session = format!("{:#x}", response.session_id),
+                    timeout = response.timeout_ms,
+                    "session created"
+                );
+                self.attach(conn, response.session_id);
+                let frame = self.encode(&response);
+                self.send(conn, frame);
+            }
+            Origin::Close { conn, xid } => {
+                info!(
+                    session = format!("{:#x}", txn.session_id),
+                    "session closed by client"
+                );
+                self.reply(
+                    conn,
+                    &ServerMessage::header_only(xid, txn.zxid, ErrorCode::Ok),
+                );
+                self.close_conn(conn);
+            }
+        }
+    }
+
+    /// Replies to a request and records its latency.
+    fn answer(&mut self, conn: ConnId, message: &ServerMessage, received: Instant) {
+        self.reply(conn, message);
+        let latency = received.elapsed().as_millis() as u64;
+        self.stats.record_latency(latency);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.stats.record_response(latency, wall_ms());
+        }
+    }
+
+    /// Starts a snapshot once enough transactions were applied since the
+    /// last, unless one is being written.
+    fn maybe_snapshot(&mut self) {
+        if self.since_snapshot < self.snapshot_after || self.snapshots.is_busy() {
+            return;
+        }
+        let source = SnapshotSource {
+            zxid: self.tree.last_zxid(),
+            nodes: self.tree.nodes(),
+            sessions: self
+                .sessions
+                .iter()
+                .map(|s| SessionRecord {
+                    id: s.id,
+                    timeout_ms: s.timeout_ms,
+                    password: s.password,
+                })
+                .collect(),
+        };
+        if self.snapshots.take(source) {
+            self.since_snapshot = 0;
+            self.snapshot_after = snapshot_threshold(self.config.snap_count);
+        }
     }
 
     fn fire(&mut self, changes: &[Change], zxid: i64) {
@@ -437,7 +677,7 @@ impl Core {
         acl.is_none_or(|acl| c.ids.allows(acl, Perms::READ))
     }
 
-    fn request(&mut self, conn: ConnId, request: Request) {
+    fn request(&mut self, conn: ConnId, request: Request, received: Instant) {
         self.stats.packets_received += 1;
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
@@ -481,26 +721,31 @@ impl Core {
             }
             RequestBody::CloseSession => {
                 self.sessions.mark_closing(session);
-                let zxid = self
-                    .commit_and_apply(
+                let op = TxnOp::CloseSession {
+                    session_id: session,
+                };
+                if !self.propose(session, xid, op, Origin::Close { conn, xid }) {
+                    self.close_conn(conn);
+                }
+            }
+            body if is_write(&body) => self.write(conn, session, xid, body, received),
+            body => {
+                let queued = self.conns.get(&conn).is_some_and(|c| c.queued > 0);
+                if queued {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.queued += 1;
+                    }
+                    self.inflight.push_back(Pending::Read {
+                        conn,
                         session,
                         xid,
-                        TxnOp::CloseSession {
-                            session_id: session,
-                        },
-                    )
-                    .map_or(self.tree.last_zxid(), |(z, _)| z);
-                info!(
-                    session = format!("{session:#x}"),
-                    "session closed by client"
-                );
-                self.reply(conn, &ServerMessage::header_only(xid, zxid, ErrorCode::Ok));
-                self.close_conn(conn);
-            }
-            body if is_write(&body) => self.write(conn, session, xid, body),
-            body => {
-                let message = self.read(conn, session, xid, body);
-                self.reply(conn, &message);
+                        body,
+                        received,
+                    });
+                } else {
+                    let message = self.read(conn, session, xid, body);
+                    self.answer(conn, &message, received);
+                }
             }
         }
     }
@@ -542,7 +787,14 @@ impl Core {
         }
     }
 
-    fn write(&mut self, conn: ConnId, session: i64, xid: i32, body: RequestBody) {
+    fn write(
+        &mut self,
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        body: RequestBody,
+        received: Instant,
+    ) {
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
@@ -551,52 +803,18 @@ impl Core {
             identities: &c.ids,
             extended_types_enabled: self.config.extended_types_enabled,
         };
-        let op = prep(&body, &self.tree, &ctx);
-        let Some((zxid, applied)) = self.commit_and_apply(session, xid, op) else {
+        let zxid = self.next_zxid();
+        let op = prep(&body, &self.tree, &mut self.outstanding, zxid, &ctx);
+        let origin = Origin::Request {
+            conn,
+            xid,
+            body,
+            received,
+        };
+        if !self.propose(session, xid, op, origin) {
             // Not safe: the client sees its connection drop, not an answer.
             self.close_conn(conn);
-            return;
-        };
-        let message = match applied {
-            Applied::Failed(code) => ServerMessage::header_only(xid, zxid, code),
-            Applied::MultiFailed(codes) => ServerMessage::ok(
-                xid,
-                zxid,
-                ResponseBody::Multi(MultiResponse {
-                    results: codes.into_iter().map(OpResult::Error).collect(),
-                }),
-            ),
-            Applied::Multi(results) => {
-                let RequestBody::Multi(multi) = &body else {
-                    unreachable!("only a multi applies as Multi")
-                };
-                let results = multi
-                    .ops
-                    .iter()
-                    .zip(results)
-                    .map(|(op, r)| multi_result(op, r))
-                    .collect();
-                ServerMessage::ok(xid, zxid, ResponseBody::Multi(MultiResponse { results }))
-            }
-            Applied::Created { path, stat } => match body.opcode() {
-                OpCode::Create => {
-                    ServerMessage::ok(xid, zxid, ResponseBody::Create(CreateResponse { path }))
-                }
-                _ => ServerMessage::ok(
-                    xid,
-                    zxid,
-                    ResponseBody::Create2(Create2Response { path, stat }),
-                ),
-            },
-            Applied::DataSet { stat } => {
-                ServerMessage::ok(xid, zxid, ResponseBody::SetData(SetDataResponse { stat }))
-            }
-            Applied::AclSet { stat } => {
-                ServerMessage::ok(xid, zxid, ResponseBody::SetAcl(SetAclResponse { stat }))
-            }
-            _ => ServerMessage::header_only(xid, zxid, ErrorCode::Ok),
-        };
-        self.reply(conn, &message);
+        }
     }
 
     fn read(&mut self, conn: ConnId, session: i64, xid: i32, body: RequestBody) -> ServerMessage {
@@ -881,13 +1099,10 @@ impl Core {
             if let Some(conn) = self.session_conn.get(&session).copied() {
                 self.close_conn(conn);
             }
-            self.commit_and_apply(
-                session,
-                0,
-                TxnOp::CloseSession {
-                    session_id: session,
-                },
-            );
+            let op = TxnOp::CloseSession {
+                session_id: session,
+            };
+            self.propose(session, 0, op, Origin::Server);
         }
         if now.saturating_sub(self.last_reap_ms)
             >= u64::from(self.config.container_check_interval_ms)
@@ -909,7 +1124,7 @@ impl Core {
                 OwnerKind::Ttl(ttl) => now - node.stat.mtime > ttl,
                 _ => false,
             })
-            .map(|(path, _)| path.clone())
+            .map(|(path, _)| path.to_string())
             .collect();
         // The server's own requests: no client identity is involved, and
         // deleteContainer checks no ACL.
@@ -921,10 +1136,11 @@ impl Core {
                 identities: &ids,
                 extended_types_enabled: self.config.extended_types_enabled,
             };
-            let op = prep(&body, &self.tree, &ctx);
+            let zxid = self.next_zxid();
+            let op = prep(&body, &self.tree, &mut self.outstanding, zxid, &ctx);
             if matches!(op, TxnOp::Delete { .. }) {
                 debug!(path, "reaping container or TTL node");
-                self.commit_and_apply(0, 0, op);
+                self.propose(0, 0, op, Origin::Server);
             }
         }
     }
@@ -955,6 +1171,57 @@ fn is_write(body: &RequestBody) -> bool {
             | RequestBody::Multi(_)
             | RequestBody::Reconfig(_)
     )
+}
+
+/// The next snapshot begins after between half and all of `snapCount`
+/// transactions, at random, so that the servers of an ensemble do not all
+/// snapshot at once (ZooKeeper's randRoll).
+fn snapshot_threshold(snap_count: u64) -> u64 {
+    let half = (snap_count / 2).max(1);
+    half + rand::random::<u64>() % half
+}
+
+/// The reply to a write, from what applying it produced.
+fn write_reply(xid: i32, zxid: i64, body: &RequestBody, applied: Applied) -> ServerMessage {
+    match applied {
+        Applied::Failed(code) => ServerMessage::header_only(xid, zxid, code),
+        Applied::MultiFailed(codes) => ServerMessage::ok(
+            xid,
+            zxid,
+            ResponseBody::Multi(MultiResponse {
+                results: codes.into_iter().map(OpResult::Error).collect(),
+            }),
+        ),
+        Applied::Multi(results) => {
+            let RequestBody::Multi(multi) = body else {
+                unreachable!("only a multi applies as Multi")
+            };
+            let results = multi
+                .ops
+                .iter()
+                .zip(results)
+                .map(|(op, r)| multi_result(op, r))
+                .collect();
+            ServerMessage::ok(xid, zxid, ResponseBody::Multi(MultiResponse { results }))
+        }
+        Applied::Created { path, stat } => match body.opcode() {
+            OpCode::Create => {
+                ServerMessage::ok(xid, zxid, ResponseBody::Create(CreateResponse { path }))
+            }
+            _ => ServerMessage::ok(
+                xid,
+                zxid,
+                ResponseBody::Create2(Create2Response { path, stat }),
+            ),
+        },
+        Applied::DataSet { stat } => {
+            ServerMessage::ok(xid, zxid, ResponseBody::SetData(SetDataResponse { stat }))
+        }
+        Applied::AclSet { stat } => {
+            ServerMessage::ok(xid, zxid, ResponseBody::SetAcl(SetAclResponse { stat }))
+        }
+        _ => ServerMessage::header_only(xid, zxid, ErrorCode::Ok),
+    }
 }
 
 fn multi_result(op: &MultiOp, applied: Applied) -> OpResult {

@@ -160,7 +160,10 @@ impl Core {
             ("packets_received", self.stats.packets_received.to_string()),
             ("packets_sent", self.stats.packets_sent.to_string()),
             ("num_alive_connections", (self.conns.len() + 1).to_string()),
-            ("outstanding_requests", "0".into()),
+            (
+                "outstanding_requests",
+                self.outstanding_requests().to_string(),
+            ),
             ("uptime", self.uptime_ms().to_string()),
             ("znode_count", self.tree.node_count().to_string()),
             ("watch_count", self.watches.count().to_string()),

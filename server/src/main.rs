@@ -1,5 +1,7 @@
 //! `zoo-server [zoo.cfg]`: a standalone server on the embedded default
 //! configuration, or on a ZooKeeper-style configuration file.
+//! `zoo-server inspect DATADIR [log [FROM [N]] | snapshot [ZXID]]`: what a
+//! data directory holds.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -16,6 +18,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("inspect") {
+        return inspect(&args[1..]);
+    }
     let config = match args.as_slice() {
         [] => Config::default(),
         [path] if path != "-h" && path != "--help" => match Config::from_file(Path::new(path)) {
@@ -26,7 +31,7 @@ fn main() -> ExitCode {
             }
         },
         _ => {
-            eprintln!("usage: zoo-server [zoo.cfg]");
+            eprintln!("usage: zoo-server [zoo.cfg] | zoo-server inspect DATADIR [log [FROM [N]] | snapshot [ZXID]]");
             return ExitCode::from(2);
         }
     };
@@ -46,11 +51,43 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        info!(%addr, "zoo-server serving clients (standalone, in-memory)");
-        zoo_server::run(listener, config, shutdown_signal()).await;
-        info!("zoo-server stopped");
-        ExitCode::SUCCESS
+        info!(%addr, data_dir = %config.data_dir.display(), "zoo-server starting (standalone)");
+        match zoo_server::run(listener, config, shutdown_signal()).await {
+            Ok(()) => {
+                info!("zoo-server stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                error!("zoo-server cannot go on: {e}");
+                ExitCode::FAILURE
+            }
+        }
     })
+}
+
+fn inspect(args: &[String]) -> ExitCode {
+    use std::io::Write;
+    let Some((dir, rest)) = args.split_first() else {
+        eprintln!("usage: zoo-server inspect DATADIR [log [FROM [N]] | snapshot [ZXID]]");
+        return ExitCode::from(2);
+    };
+    let what = match zoo_server::inspect::Inspect::parse(rest) {
+        Ok(what) => what,
+        Err(e) => {
+            eprintln!("zoo-server inspect: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match zoo_server::inspect::inspect(Path::new(dir), &what) {
+        Ok(text) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("zoo-server inspect: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

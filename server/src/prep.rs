@@ -3,7 +3,7 @@
 //! ZooKeeper uses (protocol section 6.2), so that the first failing check
 //! decides the error code.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use bytes::Bytes;
 use zoo_wire::path::{parent, validate_path};
@@ -24,17 +24,78 @@ struct NodeView {
     acl: Vec<Acl>,
 }
 
-/// What prep reads: the tree, overlaid with the effects of the operations
-/// prepared so far in this request.
+/// The changes of transactions prepared but not yet applied (they are on
+/// their way to the log), by path: what prep must see on top of the tree,
+/// as ZooKeeper's outstandingChanges.
+#[derive(Debug, Default)]
+pub struct Outstanding {
+    by_path: HashMap<String, (i64, Option<NodeView>)>,
+    /// Paths each outstanding zxid changed, in zxid order.
+    by_zxid: VecDeque<(i64, Vec<String>)>,
+}
+
+impl Outstanding {
+    /// Transactions prepared and not yet applied that changed something.
+    pub fn len(&self) -> usize {
+        self.by_zxid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_zxid.is_empty()
+    }
+
+    fn record(&mut self, zxid: i64, changes: HashMap<String, Option<NodeView>>) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut paths = Vec::with_capacity(changes.len());
+        for (path, node) in changes {
+            paths.push(path.clone());
+            self.by_path.insert(path, (zxid, node));
+        }
+        self.by_zxid.push_back((zxid, paths));
+    }
+
+    /// Forgets what transactions up to `zxid` changed: the tree has it now.
+    pub fn applied(&mut self, zxid: i64) {
+        while let Some((z, _)) = self.by_zxid.front() {
+            if *z > zxid {
+                break;
+            }
+            let (z, paths) = self.by_zxid.pop_front().expect("front exists");
+            for path in paths {
+                // A later transaction may have changed the path again.
+                if self
+                    .by_path
+                    .get(&path)
+                    .is_some_and(|(owner, _)| *owner == z)
+                {
+                    self.by_path.remove(&path);
+                }
+            }
+        }
+    }
+
+    /// Forgets everything (the transactions were abandoned).
+    pub fn clear(&mut self) {
+        self.by_path.clear();
+        self.by_zxid.clear();
+    }
+}
+
+/// What prep reads: the tree, overlaid with outstanding transactions, then
+/// with the effects of the operations prepared so far in this request.
 struct View<'a> {
     tree: &'a Tree,
+    outstanding: &'a Outstanding,
     pending: HashMap<String, Option<NodeView>>,
 }
 
 impl<'a> View<'a> {
-    fn new(tree: &'a Tree) -> View<'a> {
+    fn new(tree: &'a Tree, outstanding: &'a Outstanding) -> View<'a> {
         View {
             tree,
+            outstanding,
             pending: HashMap::new(),
         }
     }
@@ -42,6 +103,9 @@ impl<'a> View<'a> {
     fn get(&self, path: &str) -> Option<NodeView> {
         if let Some(pending) = self.pending.get(path) {
             return pending.clone();
+        }
+        if let Some((_, node)) = self.outstanding.by_path.get(path) {
+            return node.clone();
         }
         self.tree.get(path).map(|node| NodeView {
             stat: node.stat,
@@ -79,15 +143,27 @@ fn parent_of(path: &str) -> &str {
 
 type Prepared = Result<TxnOp, ErrorCode>;
 
-/// Prepares one top-level write. Errors become an error transaction, which
-/// still takes a zxid.
-pub fn prep(body: &RequestBody, tree: &Tree, ctx: &PrepContext) -> TxnOp {
-    let mut view = View::new(tree);
-    let result = match body {
-        RequestBody::Multi(multi) => return prep_multi(multi, &mut view, ctx),
-        other => prep_op(other, &mut view, ctx),
+/// Prepares one top-level write that will take `zxid`, against the tree
+/// and the outstanding transactions; a successful one is recorded in
+/// `outstanding`. Errors become an error transaction, which still takes a
+/// zxid.
+pub fn prep(
+    body: &RequestBody,
+    tree: &Tree,
+    outstanding: &mut Outstanding,
+    zxid: i64,
+    ctx: &PrepContext,
+) -> TxnOp {
+    let mut view = View::new(tree, outstanding);
+    let op = match body {
+        RequestBody::Multi(multi) => prep_multi(multi, &mut view, ctx),
+        other => prep_op(other, &mut view, ctx).unwrap_or_else(TxnOp::Error),
     };
-    result.unwrap_or_else(TxnOp::Error)
+    if !matches!(op, TxnOp::Error(_) | TxnOp::MultiError(_)) {
+        let changes = view.pending;
+        outstanding.record(zxid, changes);
+    }
+    op
 }
 
 fn prep_multi(multi: &MultiRequest, view: &mut View, ctx: &PrepContext) -> TxnOp {
@@ -371,6 +447,49 @@ mod tests {
         }
     }
 
+    fn prep1(body: &RequestBody, tree: &Tree, ctx: &PrepContext) -> TxnOp {
+        prep(
+            body,
+            tree,
+            &mut Outstanding::default(),
+            tree.last_zxid() + 1,
+            ctx,
+        )
+    }
+
+    #[test]
+    fn outstanding_transactions_are_seen_until_applied() {
+        let identities = ids();
+        let c = ctx(&identities);
+        let mut tree = Tree::new();
+        let mut outstanding = Outstanding::default();
+        let q = create("/q", CreateMode::Persistent);
+        let first = prep(&q, &tree, &mut outstanding, 1, &c);
+        assert!(matches!(first, TxnOp::Create { .. }));
+        // The same create again, before the first is applied: it exists.
+        assert_eq!(
+            prep(&q, &tree, &mut outstanding, 2, &c),
+            TxnOp::Error(ErrorCode::NodeExists)
+        );
+        let seq = create("/q/n", CreateMode::PersistentSequential);
+        let names: Vec<String> = (3..5)
+            .map(|z| match prep(&seq, &tree, &mut outstanding, z, &c) {
+                TxnOp::Create { path, .. } => path,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(names, ["/q/n0000000000", "/q/n0000000001"]);
+        assert_eq!(outstanding.len(), 3, "error transactions change nothing");
+        apply(&mut tree, first);
+        outstanding.applied(1);
+        assert_eq!(outstanding.len(), 2);
+        // /q is now in the tree, and its later changes are still outstanding.
+        let third = prep(&seq, &tree, &mut outstanding, 5, &c);
+        assert!(matches!(third, TxnOp::Create { ref path, .. } if path == "/q/n0000000002"));
+        outstanding.applied(5);
+        assert!(outstanding.is_empty());
+    }
+
     fn create(path: &str, mode: CreateMode) -> RequestBody {
         RequestBody::Create(CreateRequest {
             path: path.into(),
@@ -403,7 +522,7 @@ mod tests {
                 CreateMode::PersistentSequential
             };
             let body = create(if expected == "/q" { "/q" } else { "/q/n" }, mode);
-            let op = prep(&body, &tree, &ctx(&identities));
+            let op = prep1(&body, &tree, &ctx(&identities));
             assert!(
                 matches!(&op, TxnOp::Create { path, .. } if path == expected),
                 "{op:?}"
@@ -418,15 +537,15 @@ mod tests {
         let tree = Tree::new();
         let c = ctx(&identities);
         assert_eq!(
-            prep(&create("/", CreateMode::Persistent), &tree, &c),
+            prep1(&create("/", CreateMode::Persistent), &tree, &c),
             TxnOp::Error(ErrorCode::NodeExists)
         );
         assert_eq!(
-            prep(&create("/a/b", CreateMode::Persistent), &tree, &c),
+            prep1(&create("/a/b", CreateMode::Persistent), &tree, &c),
             TxnOp::Error(ErrorCode::NoNode)
         );
         assert_eq!(
-            prep(&create("a", CreateMode::Persistent), &tree, &c),
+            prep1(&create("a", CreateMode::Persistent), &tree, &c),
             TxnOp::Error(ErrorCode::BadArguments)
         );
         let bad_flags = RequestBody::Create(CreateRequest {
@@ -436,7 +555,7 @@ mod tests {
             flags: 9,
         });
         assert_eq!(
-            prep(&bad_flags, &tree, &c),
+            prep1(&bad_flags, &tree, &c),
             TxnOp::Error(ErrorCode::BadArguments)
         );
         let null_acl = RequestBody::Create(CreateRequest {
@@ -446,7 +565,7 @@ mod tests {
             flags: 0,
         });
         assert_eq!(
-            prep(&null_acl, &tree, &c),
+            prep1(&null_acl, &tree, &c),
             TxnOp::Error(ErrorCode::InvalidAcl)
         );
         let ttl = RequestBody::CreateTtl(CreateTtlRequest {
@@ -457,7 +576,7 @@ mod tests {
             ttl: 100,
         });
         assert_eq!(
-            prep(&ttl, &tree, &c),
+            prep1(&ttl, &tree, &c),
             TxnOp::Error(ErrorCode::Unimplemented)
         );
         let del = |path: &str| {
@@ -467,11 +586,11 @@ mod tests {
             })
         };
         assert_eq!(
-            prep(&del("/zookeeper"), &tree, &c),
+            prep1(&del("/zookeeper"), &tree, &c),
             TxnOp::Error(ErrorCode::BadArguments)
         );
         assert_eq!(
-            prep(&del("/nope"), &tree, &c),
+            prep1(&del("/nope"), &tree, &c),
             TxnOp::Error(ErrorCode::NoNode)
         );
         let set = RequestBody::SetData(SetDataRequest {
@@ -479,7 +598,7 @@ mod tests {
             data: None,
             version: 3,
         });
-        assert_eq!(prep(&set, &tree, &c), TxnOp::Error(ErrorCode::BadVersion));
+        assert_eq!(prep1(&set, &tree, &c), TxnOp::Error(ErrorCode::BadVersion));
     }
 
     #[test]
@@ -510,7 +629,7 @@ mod tests {
                 }),
             ],
         };
-        let op = prep(&RequestBody::Multi(multi), &tree, &ctx(&identities));
+        let op = prep1(&RequestBody::Multi(multi), &tree, &ctx(&identities));
         assert_eq!(
             op,
             TxnOp::MultiError(vec![

@@ -1,7 +1,7 @@
 //! Test support shared by the workspace's integration tests (feature
-//! `testkit`): Apache ZooKeeper 3.8 from Debian's package, started in a
-//! fresh directory on a free loopback port, the reference Zoo is compared
-//! with.
+//! `testkit`): an in-process Zoo server on its own temporary data directory,
+//! and Apache ZooKeeper 3.8 from Debian's package, started in a fresh
+//! directory on a free loopback port, the reference Zoo is compared with.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,50 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A Zoo server running in this process on 127.0.0.1, with its data in a
+/// temporary directory removed on drop; stopped when dropped.
+#[derive(Debug)]
+pub struct ZooServer {
+    pub addr: SocketAddr,
+    pub data: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl ZooServer {
+    /// Starts `config` with its `dataDir` replaced by a fresh directory.
+    pub async fn start(mut config: crate::Config) -> ZooServer {
+        let data = tempfile::tempdir().expect("a temporary data directory");
+        config.data_dir = data.path().to_path_buf();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("a bound address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let result = crate::run(listener, config, async {
+                let _ = stopped.await;
+            })
+            .await;
+            if let Err(e) = result {
+                tracing::error!("test server failed: {e}");
+            }
+        });
+        ZooServer {
+            addr,
+            data,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for ZooServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
 
 /// A standalone Apache ZooKeeper; killed and its directory removed on drop.
 #[derive(Debug)]

@@ -4,11 +4,13 @@
 //! checked everything against the same state.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use zoo_wire::path::{basename, parent};
 use zoo_wire::{Acl, ErrorCode, Perms, Stat};
 
+use crate::storage::NodeRecord;
 use crate::txn::{OwnerKind, Txn, TxnOp};
 
 /// A node's metadata as stored (ZooKeeper's StatPersisted): `cversion` is
@@ -34,8 +36,9 @@ pub struct Node {
     pub data: Option<Bytes>,
     pub acl: Vec<Acl>,
     pub stat: StoredStat,
-    /// Child names, without the parent's path.
-    pub children: BTreeSet<String>,
+    /// Child names, without the parent's path. A persistent set: cloning
+    /// a node (copy-on-write while a snapshot holds the tree) is O(1).
+    pub children: imbl::OrdSet<String>,
 }
 
 impl Node {
@@ -44,7 +47,7 @@ impl Node {
             data,
             acl,
             stat,
-            children: BTreeSet::new(),
+            children: imbl::OrdSet::new(),
         }
     }
 
@@ -128,10 +131,14 @@ pub fn is_special(path: &str) -> bool {
     matches!(path, "/" | ZOOKEEPER | QUOTA | CONFIG)
 }
 
+/// The nodes of a tree by path: a persistent map, so that a snapshot is an
+/// O(1) clone that later writes do not disturb.
+pub type Nodes = imbl::HashMap<Arc<str>, Arc<Node>>;
+
 /// The tree of znodes.
 #[derive(Debug, Clone)]
 pub struct Tree {
-    nodes: HashMap<String, Node>,
+    nodes: Nodes,
     ephemerals: HashMap<i64, BTreeSet<String>>,
     last_zxid: i64,
     /// Sum over nodes of path length plus data length (`mntr`).
@@ -148,7 +155,7 @@ impl Tree {
     /// The initial tree of protocol section 12.2.
     pub fn new() -> Tree {
         let mut tree = Tree {
-            nodes: HashMap::new(),
+            nodes: Nodes::new(),
             ephemerals: HashMap::new(),
             last_zxid: 0,
             approximate_data_size: 0,
@@ -177,10 +184,61 @@ impl Tree {
         tree
     }
 
+    /// A tree from a snapshot's nodes, in any order. Every node but the
+    /// root needs its parent among them; children and the ephemerals of
+    /// each session are rebuilt from the paths.
+    pub fn restore(last_zxid: i64, records: Vec<NodeRecord>) -> Result<Tree, String> {
+        let mut tree = Tree {
+            nodes: Nodes::new(),
+            ephemerals: HashMap::new(),
+            last_zxid,
+            approximate_data_size: 0,
+        };
+        let mut paths = Vec::with_capacity(records.len());
+        for record in records {
+            if record.path != "/" {
+                zoo_wire::validate_path(&record.path)
+                    .map_err(|e| format!("bad path {:?}: {e}", record.path))?;
+            }
+            let node = Node::new(record.data, record.acl, record.stat);
+            tree.approximate_data_size += record.path.len() as i64 + i64::from(node.data_len());
+            if let OwnerKind::Ephemeral(session) = node.kind() {
+                tree.ephemerals
+                    .entry(session)
+                    .or_default()
+                    .insert(record.path.clone());
+            }
+            let path: Arc<str> = Arc::from(record.path);
+            if tree
+                .nodes
+                .insert(Arc::clone(&path), Arc::new(node))
+                .is_some()
+            {
+                return Err(format!("node {path} appears twice"));
+            }
+            paths.push(path);
+        }
+        if tree.nodes.get("/").is_none() {
+            return Err("no root node".into());
+        }
+        for path in &paths {
+            if let Some(parent_path) = parent(path) {
+                let child = basename(path).to_string();
+                tree.node_mut(parent_path)
+                    .ok_or_else(|| format!("node {path} has no parent"))?
+                    .children
+                    .insert(child);
+            }
+        }
+        Ok(tree)
+    }
+
     fn insert_root(&mut self, data: Option<Bytes>, acl: Vec<Acl>) {
         self.approximate_data_size += 1;
-        self.nodes
-            .insert("/".to_string(), Node::new(data, acl, StoredStat::default()));
+        self.nodes.insert(
+            Arc::from("/"),
+            Arc::new(Node::new(data, acl, StoredStat::default())),
+        );
     }
 
     /// Adds a node under its (existing) parent without touching the parent's
@@ -188,8 +246,7 @@ impl Tree {
     fn link(&mut self, path: &str, node: Node) {
         let parent_path = parent(path).expect("a non-root path has a parent");
         self.approximate_data_size += path.len() as i64 + i64::from(node.data_len());
-        self.nodes
-            .get_mut(parent_path)
+        self.node_mut(parent_path)
             .expect("parent exists")
             .children
             .insert(basename(path).to_string());
@@ -199,11 +256,23 @@ impl Tree {
                 .or_default()
                 .insert(path.to_string());
         }
-        self.nodes.insert(path.to_string(), node);
+        self.nodes.insert(Arc::from(path), Arc::new(node));
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(path).map(|n| &**n)
+    }
+
+    /// A node to change in place; it is copied first only if a snapshot
+    /// still shares it.
+    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
+        self.nodes.get_mut(path).map(Arc::make_mut)
+    }
+
+    /// The nodes at this moment, for a snapshot: O(1), and unaffected by
+    /// later writes.
+    pub fn nodes(&self) -> Nodes {
+        self.nodes.clone()
     }
 
     pub fn last_zxid(&self) -> i64 {
@@ -238,7 +307,7 @@ impl Tree {
         let mut count = 0;
         let mut stack = vec![path.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(&p) {
+            if let Some(node) = self.nodes.get(p.as_str()) {
                 for child in &node.children {
                     count += 1;
                     stack.push(join(&p, child));
@@ -249,8 +318,8 @@ impl Tree {
     }
 
     /// Every node path, for the container and TTL reaper.
-    pub fn paths(&self) -> impl Iterator<Item = (&String, &Node)> {
-        self.nodes.iter()
+    pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
+        self.nodes.iter().map(|(p, n)| (&**p, &**n))
     }
 
     /// Applies a committed transaction. Zxids must strictly increase.
@@ -294,10 +363,7 @@ impl Tree {
                     pzxid: zxid,
                 };
                 let parent_path = parent(path).expect("prep checked the parent");
-                let parent_node = self
-                    .nodes
-                    .get_mut(parent_path)
-                    .expect("prep checked the parent");
+                let parent_node = self.node_mut(parent_path).expect("prep checked the parent");
                 parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
                 parent_node.stat.pzxid = zxid;
                 self.link(path, Node::new(data.clone(), acl.clone(), stat));
@@ -317,10 +383,11 @@ impl Tree {
                 data,
                 version,
             } => {
-                let node = self
-                    .nodes
-                    .get_mut(path.as_str())
-                    .expect("prep checked the node");
+                let node = Arc::make_mut(
+                    self.nodes
+                        .get_mut(path.as_str())
+                        .expect("prep checked the node"),
+                );
                 self.approximate_data_size +=
                     data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
                 node.data = data.clone();
@@ -331,10 +398,7 @@ impl Tree {
                 Applied::DataSet { stat: node.stat() }
             }
             TxnOp::SetAcl { path, acl, version } => {
-                let node = self
-                    .nodes
-                    .get_mut(path.as_str())
-                    .expect("prep checked the node");
+                let node = self.node_mut(path).expect("prep checked the node");
                 node.acl = acl.clone();
                 node.stat.aversion = *version;
                 Applied::AclSet { stat: node.stat() }
@@ -365,11 +429,11 @@ impl Tree {
             }
         }
         let parent_path = parent(path).expect("a deleted node has a parent");
-        if let Some(parent_node) = self.nodes.get_mut(parent_path) {
+        if let Some(parent_node) = self.node_mut(parent_path) {
             parent_node.children.remove(basename(path));
             parent_node.stat.pzxid = zxid;
         }
-        changes.push(Change::Deleted(path.to_string(), node.acl));
+        changes.push(Change::Deleted(path.to_string(), node.acl.clone()));
         changes.push(Change::ChildrenChanged(parent_path.to_string()));
     }
 }

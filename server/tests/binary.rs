@@ -12,6 +12,7 @@ fn temp_cfg(name: &str, text: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("zoo-bin-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("zoo.cfg");
+    let text = format!("{text}dataDir={}\n", dir.join("data").display());
     std::fs::write(&path, text).unwrap();
     path
 }

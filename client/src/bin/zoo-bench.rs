@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use futures::StreamExt;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
 use zoo_client::{Client, CreateOptions, Error};
@@ -64,6 +65,9 @@ struct Args {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// Create the keys, then exit without a measured run.
+    #[arg(long)]
+    prepare_only: bool,
 }
 
 /// What one measured run produced.
@@ -77,6 +81,9 @@ fn key(root: &str, i: usize) -> String {
     format!("{root}/k{i:07}")
 }
 
+/// Creates in flight while preparing the keys.
+const PREPARE_IN_FLIGHT: usize = 256;
+
 async fn prepare(args: &Args) -> Result<(), Error> {
     let c = Client::connect(&args.connect).await?;
     let persistent = CreateOptions::new(CreateMode::Persistent);
@@ -85,15 +92,21 @@ async fn prepare(args: &Args) -> Result<(), Error> {
         Err(e) => return Err(e),
     }
     let value = vec![b'v'; args.value_size];
-    for i in 0..args.keys {
-        match c
-            .create(&key(&args.root, i), &value, persistent.clone())
-            .await
-        {
+    // Many creates in flight on the one session: loading a million keys
+    // one round trip (and one fsync) at a time would take far too long.
+    let mut creates = futures::stream::iter(0..args.keys)
+        .map(|i| {
+            let (c, value, persistent) = (&c, &value, persistent.clone());
+            async move { c.create(&key(&args.root, i), value, persistent).await }
+        })
+        .buffer_unordered(PREPARE_IN_FLIGHT);
+    while let Some(result) = creates.next().await {
+        match result {
             Ok(_) | Err(Error::NodeExists) => {}
             Err(e) => return Err(e),
         }
     }
+    drop(creates);
     c.close().await;
     Ok(())
 }
@@ -147,6 +160,9 @@ async fn main() -> std::process::ExitCode {
     if let Err(e) = prepare(&args).await {
         eprintln!("zoo-bench: preparing {} keys failed: {e}", args.keys);
         return std::process::ExitCode::FAILURE;
+    }
+    if args.prepare_only {
+        return std::process::ExitCode::SUCCESS;
     }
     let measuring = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));

@@ -8,41 +8,27 @@ use std::time::Duration;
 use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 use tokio_util::codec::Framed;
 use zoo_server::Config;
 use zoo_wire::*;
 
-/// A running server; stopped when dropped.
+/// A running server on a temporary data directory; stopped when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
+    pub inner: zoo_server::testkit::ZooServer,
 }
 
 impl TestServer {
     pub async fn start(config: Config) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(zoo_server::run(listener, config, async {
-            let _ = stopped.await;
-        }));
+        let inner = zoo_server::testkit::ZooServer::start(config).await;
         TestServer {
-            addr,
-            stop: Some(stop),
+            addr: inner.addr,
+            inner,
         }
     }
 
     pub async fn default() -> TestServer {
         TestServer::start(test_config()).await
-    }
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -1,0 +1,212 @@
+//! The two storage threads beside the core.
+//!
+//! The log writer does group commit: it takes every transaction that queued
+//! while its previous sync ran, writes them as one batch with one sync, and
+//! then tells the core the highest durable zxid. The core answers nothing
+//! that depends on a transaction before that report.
+//!
+//! The snapshotter writes snapshots from O(1) clones of the tree, so that the
+//! core goes on applying writes meanwhile, and purges old snapshots and log.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{error, info, warn};
+
+use super::{purge, write_snapshot, SnapshotSource, Storage, StorageError};
+use crate::failpoint;
+use crate::txn::Txn;
+
+/// At most this many transactions go in one batch.
+const MAX_BATCH: usize = 4096;
+
+/// What the log writer reports to the core.
+#[derive(Debug)]
+pub enum LogEvent {
+    /// Every submitted transaction up to this zxid is durable.
+    Durable(i64),
+    /// The log could not be written; nothing after the last `Durable` is.
+    Failed(StorageError),
+}
+
+/// Handle on the log writer thread. Submissions are bounded by the core,
+/// which admits at most `maxOutstandingRequests` unanswered requests.
+#[derive(Debug)]
+pub struct LogWriter {
+    tx: Option<mpsc::Sender<Arc<Txn>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LogWriter {
+    pub fn start(storage: Arc<dyn Storage>, events: UnboundedSender<LogEvent>) -> LogWriter {
+        let (tx, rx) = mpsc::channel::<Arc<Txn>>();
+        let thread = std::thread::Builder::new()
+            .name("zoo-log".into())
+            .spawn(move || write_loop(&*storage, rx, events))
+            .expect("spawning the log writer thread");
+        LogWriter {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues a transaction; false if the writer has stopped.
+    pub fn submit(&self, txn: Arc<Txn>) -> bool {
+        self.tx.as_ref().is_some_and(|tx| tx.send(txn).is_ok())
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread once it has written what queued.
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn write_loop(
+    storage: &dyn Storage,
+    rx: mpsc::Receiver<Arc<Txn>>,
+    events: UnboundedSender<LogEvent>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(txn) => batch.push(txn),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        failpoint::hit("log.before_write");
+        let last = batch.last().expect("non-empty batch").zxid;
+        match storage.append(&batch) {
+            Ok(()) => {
+                failpoint::hit("log.after_sync");
+                if events.send(LogEvent::Durable(last)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                error!("the transaction log cannot be written: {e}");
+                let _ = events.send(LogEvent::Failed(e));
+                return;
+            }
+        }
+        batch.clear();
+    }
+}
+
+/// Handle on the snapshot thread.
+#[derive(Debug)]
+pub struct Snapshotter {
+    tx: Option<mpsc::SyncSender<SnapshotSource>>,
+    busy: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Snapshotter {
+    /// `purge_every` is `autopurge.purgeInterval`; `None` disables purging.
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        retain: usize,
+        purge_every: Option<Duration>,
+    ) -> Snapshotter {
+        let (tx, rx) = mpsc::sync_channel::<SnapshotSource>(1);
+        let busy = Arc::new(AtomicBool::new(false));
+        let thread_busy = Arc::clone(&busy);
+        let thread = std::thread::Builder::new()
+            .name("zoo-snapshot".into())
+            .spawn(move || snapshot_loop(&*storage, rx, &thread_busy, retain, purge_every))
+            .expect("spawning the snapshot thread");
+        Snapshotter {
+            tx: Some(tx),
+            busy,
+            thread: Some(thread),
+        }
+    }
+
+    /// Starts a snapshot unless one is being written; true if started.
+    pub fn take(&self, source: SnapshotSource) -> bool {
+        if self.busy.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        match self.tx.as_ref().map(|tx| tx.try_send(source)) {
+            Some(Ok(())) => true,
+            _ => {
+                self.busy.store(false, Ordering::Release);
+                false
+            }
+        }
+    }
+
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn snapshot_loop(
+    storage: &dyn Storage,
+    rx: mpsc::Receiver<SnapshotSource>,
+    busy: &AtomicBool,
+    retain: usize,
+    purge_every: Option<Duration>,
+) {
+    let mut next_purge = purge_every.map(|every| Instant::now() + every);
+    loop {
+        let wait = next_purge.map_or(Duration::from_secs(3600), |at| {
+            at.saturating_duration_since(Instant::now())
+        });
+        match rx.recv_timeout(wait) {
+            Ok(source) => {
+                let started = Instant::now();
+                failpoint::hit("snapshot.before_write");
+                match write_snapshot(storage, &source) {
+                    Ok(info) => {
+                        failpoint::hit("snapshot.after_write");
+                        info!(
+                            zxid = format!("{:#x}", info.zxid),
+                            nodes = info.nodes,
+                            sessions = info.sessions,
+                            bytes = info.bytes,
+                            ms = started.elapsed().as_millis() as u64,
+                            "snapshot written"
+                        );
+                    }
+                    // The log still holds everything: a failed snapshot only
+                    // makes the next restart longer.
+                    Err(e) => warn!("snapshot at {:#x} failed: {e}", source.zxid),
+                }
+                drop(source);
+                busy.store(false, Ordering::Release);
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if let (Some(at), Some(every)) = (next_purge, purge_every) {
+                    if Instant::now() >= at {
+                        match purge(storage, retain) {
+                            Ok(n) => info!(removed = n, retain, "purged old snapshots and log"),
+                            Err(e) => warn!("purge failed: {e}"),
+                        }
+                        next_purge = Some(Instant::now() + every);
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}

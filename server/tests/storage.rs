@@ -1,0 +1,333 @@
+//! Storage on real disks: the conformance suite against RocksDB and the
+//! in-memory storage, damage on disk (flipped bytes, truncation, a missing
+//! snapshot) and what the server does about it, restarts that keep data and
+//! sessions, and the inspection subcommand.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use support::RawClient;
+use zoo_server::storage::{
+    conformance, recover, write_snapshot, MemoryStorage, RocksStorage, SnapshotSource, Storage,
+};
+use zoo_server::tree::Tree;
+use zoo_server::txn::{Txn, TxnOp};
+use zoo_wire::{Acl, CreateMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zoo-server");
+
+#[test]
+fn memory_storage_keeps_the_contract() {
+    let storage = MemoryStorage::new();
+    conformance::run(|| Arc::new(storage.clone()));
+}
+
+#[test]
+fn rocksdb_storage_keeps_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    conformance::run(|| RocksStorage::open(dir.path(), None).unwrap());
+}
+
+#[test]
+fn rocksdb_storage_keeps_the_contract_with_a_separate_wal_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let wal = tempfile::tempdir().unwrap();
+    conformance::run(|| RocksStorage::open(dir.path(), Some(wal.path())).unwrap());
+    let wal_files = std::fs::read_dir(wal.path()).unwrap().count();
+    assert!(wal_files > 0, "the write-ahead log went to dataLogDir");
+}
+
+fn create(zxid: i64) -> Arc<Txn> {
+    Arc::new(Txn {
+        zxid,
+        time_ms: zxid,
+        session_id: 1,
+        cxid: 0,
+        op: TxnOp::Create {
+            path: format!("/n{zxid}"),
+            data: Some(Bytes::from(vec![b'x'; 100])),
+            acl: Acl::open_unsafe(),
+            ephemeral_owner: 0,
+        },
+    })
+}
+
+/// A storage with the initial snapshot and `n` logged creates.
+fn populate(storage: &dyn Storage, n: i64) {
+    write_snapshot(
+        storage,
+        &SnapshotSource {
+            zxid: 0,
+            nodes: Tree::new().nodes(),
+            sessions: vec![],
+        },
+    )
+    .unwrap();
+    for z in 1..=n {
+        storage.append(&[create(z)]).unwrap();
+    }
+}
+
+#[test]
+fn a_damaged_log_entry_is_named_and_refused() {
+    let storage = MemoryStorage::new();
+    populate(&storage, 10);
+    assert!(storage.corrupt_log_entry(7));
+    let err = recover(&storage).unwrap_err().to_string();
+    assert!(
+        err.contains("log entry 0x7") && err.contains("checksum"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_damaged_snapshot_falls_back_to_an_older_one_or_is_refused() {
+    let storage = MemoryStorage::new();
+    populate(&storage, 10);
+    let mut tree = Tree::new();
+    for txn in storage.read_log(0, 5).unwrap() {
+        tree.apply(&txn, &mut Vec::new());
+    }
+    write_snapshot(
+        &storage,
+        &SnapshotSource {
+            zxid: 5,
+            nodes: tree.nodes(),
+            sessions: vec![],
+        },
+    )
+    .unwrap();
+    assert!(storage.corrupt_snapshot_chunk(5, 0));
+    // The older snapshot and the full log still rebuild everything.
+    let recovered = recover(&storage).unwrap();
+    assert_eq!(recovered.snapshot_zxid, Some(0));
+    assert_eq!(recovered.tree.last_zxid(), 10);
+    // Once the log before the damaged snapshot is gone, nothing can.
+    storage.purge_before(6).unwrap();
+    let err = recover(&storage).unwrap_err().to_string();
+    assert!(
+        err.contains("no usable snapshot") && err.contains("snapshot 0x5 chunk 0"),
+        "{err}"
+    );
+}
+
+fn wal_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    // The one holding the log entries is the largest.
+    files.sort_by_key(|p| std::fs::metadata(p).map_or(0, |m| m.len()));
+    files
+}
+
+/// A data directory left by a server killed with SIGKILL after `n`
+/// acknowledged creates `/n0..`: the entries are in RocksDB's write-ahead log.
+async fn crashed_data_dir(n: usize) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_binary(dir.path(), port);
+    let mut c = connect_retrying(port).await;
+    for i in 0..n {
+        c.create(&format!("/n{i}"), &[b'x'; 100], CreateMode::Persistent)
+            .await
+            .unwrap();
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn flipped_bytes_in_the_rocksdb_log_stop_the_open() {
+    let dir = crashed_data_dir(200).await;
+    let db = dir.path().join("data/zoo-db");
+    let wal = wal_files(&db).pop().expect("a write-ahead log file");
+    let mut bytes = std::fs::read(&wal).unwrap();
+    assert!(bytes.len() > 20_000, "the entries are in the WAL");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    std::fs::write(&wal, &bytes).unwrap();
+    let result = RocksStorage::open(&db, None).and_then(|s| recover(&*s).map(|_| ()));
+    let err = result.expect_err("damage in the middle of the log is not ignored");
+    assert!(err.to_string().to_lowercase().contains("corrupt"), "{err}");
+    // The binary refuses to start on it, and says why.
+    let server = start_binary(dir.path(), free_port());
+    let out = tokio::task::spawn_blocking(move || server.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.to_lowercase().contains("corrupt"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_torn_last_record_is_dropped_and_the_rest_kept() {
+    let dir = crashed_data_dir(50).await;
+    let db = dir.path().join("data/zoo-db");
+    let wal = wal_files(&db).pop().unwrap();
+    let len = std::fs::metadata(&wal).unwrap().len();
+    // Cut into the last record, as a crash during its write would.
+    let file = std::fs::OpenOptions::new().write(true).open(&wal).unwrap();
+    file.set_len(len - 20).unwrap();
+    drop(file);
+    let storage = RocksStorage::open(&db, None).unwrap();
+    let recovered = recover(&*storage).unwrap();
+    for i in 0..49 {
+        assert!(recovered.tree.get(&format!("/n{i}")).is_some(), "/n{i}");
+    }
+    assert!(
+        recovered.tree.get("/n49").is_none(),
+        "the torn record is dropped"
+    );
+}
+
+fn start_binary(data: &Path, port: u16) -> std::process::Child {
+    let cfg = data.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
+             minSessionTimeout=1000\nmaxSessionTimeout=60000\n",
+            data.join("data").display()
+        ),
+    )
+    .unwrap();
+    Command::new(BIN)
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn connect_retrying(port: u16) -> RawClient {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return RawClient::connect(([127, 0, 0, 1], port).into()).await;
+        }
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_restart_keeps_data_and_sessions_shorter_than_their_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_binary(dir.path(), port);
+    connect_retrying(port).await;
+    let mut c = RawClient::connect_with(([127, 0, 0, 1], port).into(), 0, vec![0; 16], 3000)
+        .await
+        .unwrap();
+    let (session_id, password) = (c.session_id, c.password.clone());
+    c.create("/kept", b"v1", CreateMode::Persistent)
+        .await
+        .unwrap();
+    c.create("/kept/eph", b"e", CreateMode::Ephemeral)
+        .await
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let port = free_port();
+    let mut server = start_binary(dir.path(), port);
+    let mut other = connect_retrying(port).await;
+    let (data, _) = other.get("/kept", false).await.unwrap();
+    assert_eq!(data.as_deref(), Some(&b"v1"[..]));
+    // The session is resumed with its id and password; its ephemeral stayed.
+    let resumed =
+        RawClient::connect_with(([127, 0, 0, 1], port).into(), session_id, password, 3000)
+            .await
+            .expect("the session survived the restart");
+    assert_eq!(resumed.session_id, session_id);
+    assert!(other.get("/kept/eph", false).await.is_ok());
+    // Once it expires, its ephemeral goes.
+    drop(resumed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while other.get("/kept/eph", false).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the ephemeral outlived its session"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    // Inspection, beside the stopped server.
+    let inspect = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("inspect")
+            .arg(dir.path().join("data"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let summary = inspect(&[]);
+    assert!(summary.contains("log: zxid 0x1 .."), "{summary}");
+    assert!(summary.contains("snapshots:"), "{summary}");
+    let log = inspect(&["log"]);
+    assert!(log.contains("create /kept dataLength=2"), "{log}");
+    assert!(log.contains("createSession"), "{log}");
+    assert!(
+        log.contains(&format!("closeSession {session_id:#x}")),
+        "{log}"
+    );
+    let snapshot = inspect(&["snapshot", "0"]);
+    assert!(snapshot.contains("/zookeeper/quota"), "{snapshot}");
+}
+
+#[tokio::test]
+async fn a_missing_snapshot_is_refused_never_started_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut server = start_binary(dir.path(), port);
+    let mut c = connect_retrying(port).await;
+    c.create("/precious", b"x", CreateMode::Persistent)
+        .await
+        .unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    {
+        let storage = RocksStorage::open(&dir.path().join("data/zoo-db"), None).unwrap();
+        for s in storage.snapshots().unwrap() {
+            storage.delete_snapshot(s.zxid).unwrap();
+        }
+    }
+    let server = start_binary(dir.path(), free_port());
+    let out = tokio::task::spawn_blocking(move || server.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no snapshot is listed") && stderr.contains("refusing to start"),
+        "{stderr}"
+    );
+}
