@@ -2,13 +2,14 @@
 # Runs the same zoo-bench workloads against Zoo and Apache ZooKeeper 3.8
 # (Debian's package), alternately, on this machine, and prints both figures
 # and the ratio Zoo / ZooKeeper.
-#   scripts/compare-zookeeper.sh [SECONDS]     default 5 s per run
-# Fresh data directories each time; ZooKeeper runs with its default fsync on.
-# Zoo's commit is still in memory (no log yet), so write figures compare an
-# in-memory Zoo with a durable ZooKeeper until the storage issue lands.
+#   scripts/compare-zookeeper.sh [SECONDS] [ZNODES]
+# SECONDS per run (default 5); ZNODES for the memory and restart rows
+# (default 1000000 znodes of 100 bytes; 0 skips them).
+# Fresh data directories each time; both servers sync their logs (fsync on).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 seconds="${1:-5}"
+znodes="${2:-1000000}"
 bash "$ZOO_ROOT/scripts/setup.sh"
 cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" -p zoo-server -p zoo-client --bins >&2
 bin="$CARGO_TARGET_DIR/release"
@@ -39,7 +40,7 @@ run() { # port workload clients in_flight -> "ops p50"
 }
 
 printf '%-28s %14s %14s %8s\n' "workload" "Zoo" "ZooKeeper" "ratio"
-for spec in "read 16 8 ops" "write 16 8 ops" "read 1 1 p50"; do
+for spec in "read 16 8 ops" "write 16 8 ops" "write 1 1 ops" "write 64 1 ops" "read 1 1 p50"; do
     read -r workload clients inflight metric <<<"$spec"
     read -r zk_ops zk_p50 <<<"$(run $zk_port "$workload" "$clients" "$inflight")"
     read -r zoo_ops zoo_p50 <<<"$(run $zoo_port "$workload" "$clients" "$inflight")"
@@ -51,3 +52,40 @@ for spec in "read 16 8 ops" "write 16 8 ops" "read 1 1 p50"; do
             "$(python3 -c "print(f'{$zoo_p50/$zk_p50:.2f}')")"
     fi
 done
+
+[[ "$znodes" -gt 0 ]] || exit 0
+
+# Memory and restart time with $znodes znodes of 100 bytes, one server at a time.
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+wait 2>/dev/null || true
+pids=()
+
+serving() { [[ "$(echo srvr | nc -q1 127.0.0.1 "$1" 2>/dev/null)" == *Zxid* ]]; }
+rss_mb() { awk '/VmRSS/ {printf "%d", $2/1024}' "/proc/$1/status"; }
+start_zoo() { RUST_LOG=warn "$bin/zoo-server" "$work/zoo/zoo.cfg" 2>>"$work/zoo.log" & echo $!; }
+start_zk() {
+    java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar org.apache.zookeeper.server.ZooKeeperServerMain \
+        "$work/zk/zoo.cfg" >>"$work/zk.log" 2>&1 & echo $!
+}
+measure() { # name start-fn port -> "rss_mb restart_ms rss_after_restart_mb"
+    local pid t0 t1 rss
+    pid=$($2); pids+=("$pid")
+    until serving "$3"; do sleep 0.1; done
+    "$bin/zoo-bench" --connect "127.0.0.1:$3" --prepare-only --keys "$znodes" --value-size 100 --root /m >&2
+    sleep 2
+    rss=$(rss_mb "$pid")
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    t0=$(date +%s%N)
+    pid=$($2); pids+=("$pid")
+    until serving "$3"; do sleep 0.02; done
+    t1=$(date +%s%N)
+    echo "$rss $(( (t1 - t0) / 1000000 )) $(rss_mb "$pid")"
+    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+}
+rm -rf "$work/zoo/zoo-db" "$work/zk/data"; mkdir -p "$work/zk/data"
+read -r zoo_rss zoo_restart zoo_rss2 <<<"$(measure zoo start_zoo $zoo_port)"
+read -r zk_rss zk_restart zk_rss2 <<<"$(measure zk start_zk $zk_port)"
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+printf '%-28s %12sMB %12sMB %8s\n' "RSS, $znodes znodes" "$zoo_rss" "$zk_rss" "$(ratio "$zoo_rss" "$zk_rss")"
+printf '%-28s %12sMB %12sMB %8s\n' "RSS after restart" "$zoo_rss2" "$zk_rss2" "$(ratio "$zoo_rss2" "$zk_rss2")"
+printf '%-28s %12sms %12sms %8s\n' "restart, $znodes znodes" "$zoo_restart" "$zk_restart" "$(ratio "$zoo_restart" "$zk_restart")"

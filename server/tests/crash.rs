@@ -66,10 +66,11 @@ async fn wait_up(port: u16, child: &mut Child) {
         if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
             let mut out = String::new();
-            if s.write_all(b"srvr").await.is_ok() && s.read_to_string(&mut out).await.is_ok() {
-                if out.contains("Zxid") {
-                    return;
-                }
+            if s.write_all(b"srvr").await.is_ok()
+                && s.read_to_string(&mut out).await.is_ok()
+                && out.contains("Zxid")
+            {
+                return;
             }
         }
         if let Some(status) = child.try_wait().unwrap() {
@@ -240,7 +241,14 @@ async fn cycle(
     let port = free_port();
     let mut child = start(dir, port, None);
     wait_up(port, &mut child).await;
-    check_acked(port, &acked.lock().unwrap()).await;
+    let snapshot = {
+        let acked = acked.lock().unwrap();
+        Acked {
+            created: acked.created.clone(),
+            counters: acked.counters.clone(),
+        }
+    };
+    check_acked(port, &snapshot).await;
     child.kill().unwrap();
     child.wait().unwrap();
     check_replay(&dir.join("data"));

@@ -190,7 +190,7 @@ fn read_u8(buf: &mut &[u8], what: &'static str) -> Result<u8, DecodeError> {
 }
 
 fn read_acl(buf: &mut &[u8]) -> Result<Vec<Acl>, DecodeError> {
-    Ok(read_vec(buf, "acl", Acl::MIN_LEN, |b| Acl::decode(b))?.unwrap_or_default())
+    Ok(read_vec(buf, "acl", Acl::MIN_LEN, Acl::decode)?.unwrap_or_default())
 }
 
 fn read_codes(buf: &mut &[u8]) -> Result<Vec<ErrorCode>, DecodeError> {
