@@ -10,7 +10,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -19,21 +18,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
-use support::RawClient;
+use support::{free_port, RawClient};
 use zoo_server::storage::{recover, RocksStorage, Storage};
 use zoo_server::tree::Tree;
 use zoo_wire::{CreateMode, ErrorCode, RequestBody, SetDataRequest};
 
 const BIN: &str = env!("CARGO_BIN_EXE_zoo-server");
 const WRITERS: usize = 8;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Starts zoo-server on `dir`; `crash_at` arms a crash point.
 fn start(dir: &Path, port: u16, crash_at: Option<&str>) -> Child {

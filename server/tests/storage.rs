@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::RawClient;
+use support::{free_port, RawClient};
 use zoo_server::storage::{
     conformance, recover, write_snapshot, MemoryStorage, RocksStorage, SnapshotSource, Storage,
 };
@@ -206,14 +206,6 @@ fn start_binary(data: &Path, port: u16) -> std::process::Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn connect_retrying(port: u16) -> RawClient {

@@ -189,6 +189,15 @@ fn read_u8(buf: &mut &[u8], what: &'static str) -> Result<u8, DecodeError> {
     }
 }
 
+fn read_password(buf: &mut &[u8]) -> Result<[u8; 16], DecodeError> {
+    if buf.remaining() < 16 {
+        return Err(incomplete("password", 16, buf.remaining()));
+    }
+    let mut password = [0u8; 16];
+    buf.copy_to_slice(&mut password);
+    Ok(password)
+}
+
 fn read_acl(buf: &mut &[u8]) -> Result<Vec<Acl>, DecodeError> {
     Ok(read_vec(buf, "acl", Acl::MIN_LEN, Acl::decode)?.unwrap_or_default())
 }
@@ -206,11 +215,7 @@ fn decode_op(buf: &mut &[u8], top_level: bool) -> Result<TxnOp, DecodeError> {
         1 => {
             let session_id = read_i64(buf, "session id")?;
             let timeout_ms = read_i32(buf, "timeout")?;
-            if buf.remaining() < 16 {
-                return Err(incomplete("password", 16, buf.remaining()));
-            }
-            let mut password = [0u8; 16];
-            buf.copy_to_slice(&mut password);
+            let password = read_password(buf)?;
             TxnOp::CreateSession {
                 session_id,
                 timeout_ms,
@@ -340,11 +345,7 @@ pub fn decode_items(mut input: &[u8], items: &mut Vec<SnapshotItem>) -> Result<(
             2 => {
                 let id = read_i64(buf, "session id")?;
                 let timeout_ms = read_i32(buf, "timeout")?;
-                if buf.remaining() < 16 {
-                    return Err(incomplete("password", 16, buf.remaining()));
-                }
-                let mut password = [0u8; 16];
-                buf.copy_to_slice(&mut password);
+                let password = read_password(buf)?;
                 SnapshotItem::Session(SessionRecord {
                     id,
                     timeout_ms,
