@@ -3,15 +3,9 @@
 //! (as kill -9 would stop it) the n-th time (default 1st) it reaches the
 //! point `<name>`. Without the feature, `hit` compiles to nothing.
 
-/// Crash points in the storage paths: before a log batch is written, after
-/// its sync returned (before the core hears of it), before and after a
-/// snapshot is written.
-pub const POINTS: &[&str] = &[
-    "log.before_write",
-    "log.after_sync",
-    "snapshot.before_write",
-    "snapshot.after_write",
-];
+// The points: `log.before_write` (a batch taken, not yet written),
+// `log.after_sync` (synced, the core not yet told), `snapshot.before_write`
+// and `snapshot.after_write`.
 
 #[cfg(feature = "failpoints")]
 mod imp {

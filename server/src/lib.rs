@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tracing::info;
 
 pub use config::Config;
-use storage::{LogWriter, RocksStorage, Snapshotter, Storage, StorageError};
+use storage::{LogWriter, RocksStorage, Snapshotter, StorageError};
 
 /// Where the database of a data directory lives.
 pub fn database_dir(config: &Config) -> PathBuf {
@@ -93,9 +93,8 @@ pub async fn run(
     })
     .await
     .map_err(|e| StorageError::Io(format!("recovery panicked: {e}")))??;
-    let storage: Arc<dyn Storage> = storage;
     let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let log = LogWriter::start(Arc::clone(&storage), log_tx);
+    let log = LogWriter::start(storage.clone(), log_tx);
     let purge_every = (config.purge_interval_hours > 0)
         .then(|| Duration::from_secs(u64::from(config.purge_interval_hours) * 3600));
     let snapshots = Snapshotter::start(storage, config.snap_retain_count, purge_every);

@@ -75,12 +75,6 @@ impl Outstanding {
             }
         }
     }
-
-    /// Forgets everything (the transactions were abandoned).
-    pub fn clear(&mut self) {
-        self.by_path.clear();
-        self.by_zxid.clear();
-    }
 }
 
 /// What prep reads: the tree, overlaid with outstanding transactions, then

@@ -12,64 +12,27 @@ mod support;
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
-use support::{free_port, RawClient};
+use support::{free_port, server_command, wait_up, RawClient};
 use zoo_server::storage::{recover, RocksStorage, Storage};
 use zoo_server::tree::Tree;
 use zoo_wire::{CreateMode, ErrorCode, RequestBody, SetDataRequest};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zoo-server");
 const WRITERS: usize = 8;
 
 /// Starts zoo-server on `dir`; `crash_at` arms a crash point.
 fn start(dir: &Path, port: u16, crash_at: Option<&str>) -> Child {
-    let cfg = dir.join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=200\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             snapCount=300\nmaxClientCnxns=0\n",
-            dir.join("data").display()
-        ),
-    )
-    .unwrap();
-    let mut command = Command::new(BIN);
-    command
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command.env("RUST_LOG", "warn");
-    match crash_at {
-        Some(point) => command.env("ZOO_CRASH_AT", point),
-        None => command.env_remove("ZOO_CRASH_AT"),
-    };
-    command.spawn().unwrap()
-}
-
-async fn wait_up(port: u16, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut out = String::new();
-            if s.write_all(b"srvr").await.is_ok()
-                && s.read_to_string(&mut out).await.is_ok()
-                && out.contains("Zxid")
-            {
-                return;
-            }
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("zoo-server exited while starting: {status}");
-        }
-        assert!(Instant::now() < deadline, "zoo-server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut command = server_command(dir, port, "tickTime=200\nsnapCount=300\nmaxClientCnxns=0\n");
+    command.stderr(Stdio::null());
+    if let Some(point) = crash_at {
+        command.env("ZOO_CRASH_AT", point);
     }
+    command.spawn().unwrap()
 }
 
 /// What the writers were told succeeded: path → data, and each writer's

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{free_port, RawClient};
+use support::{free_port, server_command, wait_up, RawClient};
 use zoo_server::storage::{
     conformance, recover, write_snapshot, MemoryStorage, RocksStorage, SnapshotSource, Storage,
 };
@@ -131,9 +131,7 @@ fn wal_files(dir: &Path) -> Vec<std::path::PathBuf> {
 /// acknowledged creates `/n0..`: the entries are in RocksDB's write-ahead log.
 async fn crashed_data_dir(n: usize) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = start_binary(dir.path(), port);
-    let mut c = connect_retrying(port).await;
+    let (mut server, mut c) = start_and_connect(dir.path(), free_port()).await;
     for i in 0..n {
         c.create(&format!("/n{i}"), &[b'x'; 100], CreateMode::Persistent)
             .await
@@ -158,12 +156,7 @@ async fn flipped_bytes_in_the_rocksdb_log_stop_the_open() {
     let err = result.expect_err("damage in the middle of the log is not ignored");
     assert!(err.to_string().to_lowercase().contains("corrupt"), "{err}");
     // The binary refuses to start on it, and says why.
-    let server = start_binary(dir.path(), free_port());
-    let out = tokio::task::spawn_blocking(move || server.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(dir.path()).await;
     assert!(stderr.to_lowercase().contains("corrupt"), "{stderr}");
 }
 
@@ -188,38 +181,35 @@ async fn a_torn_last_record_is_dropped_and_the_rest_kept() {
     );
 }
 
-fn start_binary(data: &Path, port: u16) -> std::process::Child {
-    let cfg = data.join("zoo.cfg");
-    std::fs::write(
-        &cfg,
-        format!(
-            "tickTime=500\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             minSessionTimeout=1000\nmaxSessionTimeout=60000\n",
-            data.join("data").display()
-        ),
+fn start_binary(dir: &Path, port: u16) -> std::process::Child {
+    server_command(
+        dir,
+        port,
+        "tickTime=500\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n",
     )
-    .unwrap();
-    Command::new(BIN)
-        .arg(&cfg)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
 }
 
-async fn connect_retrying(port: u16) -> RawClient {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return RawClient::connect(([127, 0, 0, 1], port).into()).await;
-        }
-        assert!(Instant::now() < deadline, "server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Starts the server and connects once it serves.
+async fn start_and_connect(dir: &Path, port: u16) -> (std::process::Child, RawClient) {
+    let mut server = start_binary(dir, port);
+    wait_up(port, &mut server).await;
+    (
+        server,
+        RawClient::connect(([127, 0, 0, 1], port).into()).await,
+    )
+}
+
+/// Starts the server on `dir` expecting it to refuse; returns what it said.
+async fn refused_start(dir: &Path) -> String {
+    let server = start_binary(dir, free_port());
+    let out = tokio::task::spawn_blocking(move || server.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "the server started on damaged data");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test]
@@ -227,7 +217,7 @@ async fn a_restart_keeps_data_and_sessions_shorter_than_their_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut server = start_binary(dir.path(), port);
-    connect_retrying(port).await;
+    wait_up(port, &mut server).await;
     let mut c = RawClient::connect_with(([127, 0, 0, 1], port).into(), 0, vec![0; 16], 3000)
         .await
         .unwrap();
@@ -242,8 +232,7 @@ async fn a_restart_keeps_data_and_sessions_shorter_than_their_timeout() {
     server.wait().unwrap();
 
     let port = free_port();
-    let mut server = start_binary(dir.path(), port);
-    let mut other = connect_retrying(port).await;
+    let (mut server, mut other) = start_and_connect(dir.path(), port).await;
     let (data, _) = other.get("/kept", false).await.unwrap();
     assert_eq!(data.as_deref(), Some(&b"v1"[..]));
     // The session is resumed with its id and password; its ephemeral stayed.
@@ -297,27 +286,14 @@ async fn a_restart_keeps_data_and_sessions_shorter_than_their_timeout() {
 
 #[tokio::test]
 async fn a_missing_snapshot_is_refused_never_started_empty() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut server = start_binary(dir.path(), port);
-    let mut c = connect_retrying(port).await;
-    c.create("/precious", b"x", CreateMode::Persistent)
-        .await
-        .unwrap();
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let dir = crashed_data_dir(1).await;
     {
         let storage = RocksStorage::open(&dir.path().join("data/zoo-db"), None).unwrap();
         for s in storage.snapshots().unwrap() {
             storage.delete_snapshot(s.zxid).unwrap();
         }
     }
-    let server = start_binary(dir.path(), free_port());
-    let out = tokio::task::spawn_blocking(move || server.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused_start(dir.path()).await;
     assert!(
         stderr.contains("no snapshot is listed") && stderr.contains("refusing to start"),
         "{stderr}"

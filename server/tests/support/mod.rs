@@ -32,6 +32,53 @@ impl TestServer {
     }
 }
 
+/// The `zoo-server` binary, prepared to serve `dir/data` on 127.0.0.1:`port`
+/// with `settings` (zoo.cfg lines) added; the caller picks stderr and spawns.
+pub fn server_command(dir: &std::path::Path, port: u16, settings: &str) -> std::process::Command {
+    let cfg = dir.join("zoo.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "dataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n{settings}",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_zoo-server"));
+    command
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .env_remove("ZOO_CRASH_AT")
+        .stdout(std::process::Stdio::null());
+    command
+}
+
+/// Waits until the server on `port` answers `srvr` with its state; fails if
+/// `child` exits first or it takes more than 30 s.
+pub async fn wait_up(port: u16, child: &mut std::process::Child) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)).await {
+            let mut out = String::new();
+            if s.write_all(b"srvr").await.is_ok()
+                && s.read_to_string(&mut out).await.is_ok()
+                && out.contains("Zxid")
+            {
+                return;
+            }
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("zoo-server exited while starting: {status}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "zoo-server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A loopback port free at the time of asking.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
