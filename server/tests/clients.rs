@@ -27,7 +27,10 @@ async fn run(mut command: Command) -> std::process::Output {
 async fn kazoo_crud_watches_transactions_acls_and_recipes() {
     let server = server().await;
     let mut cmd = Command::new(DEBIAN_PYTHON);
-    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/kazoo_suite.py"))
+    // Read at run time: test binaries are shared between clones that use one
+    // CARGO_TARGET_DIR, so a path baked in at compile time may be another clone's.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    cmd.arg(std::path::Path::new(&manifest).join("tests/kazoo_suite.py"))
         .arg(server.addr.to_string());
     let out = run(cmd).await;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -209,7 +209,10 @@ fn hex(bytes: &[u8]) -> String {
 
 #[test]
 fn recorded_exchanges_decode_and_reencode_byte_exact() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    // Read at run time: test binaries are shared between clones that use one
+    // CARGO_TARGET_DIR, so a path baked in at compile time may be another clone's.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let dir = Path::new(&manifest).join("tests/vectors");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
