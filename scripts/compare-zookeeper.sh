@@ -11,7 +11,7 @@ source "$(dirname "$0")/env.sh"
 seconds="${1:-5}"
 znodes="${2:-1000000}"
 bash "$ZOO_ROOT/scripts/setup.sh"
-cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" -p zoo-server -p zoo-client --bins >&2
+cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" --workspace --bins >&2
 bin="$CARGO_TARGET_DIR/release"
 work="$(mktemp -d)"
 pids=()
@@ -20,9 +20,9 @@ trap cleanup EXIT
 
 zoo_port=22801 zk_port=22802
 mkdir -p "$work/zoo" "$work/zk/data"
-printf 'tickTime=2000\nclientPort=%s\ndataDir=%s\n' "$zoo_port" "$work/zoo" > "$work/zoo/zoo.cfg"
+printf 'tickTime=2000\nclientPort=%s\ndataDir=%s\nmaxClientCnxns=0\n' "$zoo_port" "$work/zoo" > "$work/zoo/zoo.cfg"
 RUST_LOG=warn "$bin/zoo-server" "$work/zoo/zoo.cfg" 2>"$work/zoo.log" & pids+=($!)
-printf 'tickTime=2000\nclientPort=%s\nclientPortAddress=127.0.0.1\ndataDir=%s\nadmin.enableServer=false\n' \
+printf 'tickTime=2000\nclientPort=%s\nclientPortAddress=127.0.0.1\ndataDir=%s\nadmin.enableServer=false\nmaxClientCnxns=0\n' \
     "$zk_port" "$work/zk/data" > "$work/zk/zoo.cfg"
 java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar org.apache.zookeeper.server.ZooKeeperServerMain \
     "$work/zk/zoo.cfg" >"$work/zk.log" 2>&1 & pids+=($!)
@@ -62,11 +62,14 @@ pids=()
 
 serving() { [[ "$(echo srvr | nc -q1 127.0.0.1 "$1" 2>/dev/null)" == *Zxid* ]]; }
 rss_mb() { awk '/VmRSS/ {printf "%d", $2/1024}' "/proc/$1/status"; }
-start_zoo() { RUST_LOG=warn "$bin/zoo-server" "$work/zoo/zoo.cfg" 2>>"$work/zoo.log" & echo $!; }
+start_zoo() { RUST_LOG=warn "$bin/zoo-server" "$work/zoo/zoo.cfg" >/dev/null 2>>"$work/zoo.log" & echo $!; }
 start_zk() {
     java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar org.apache.zookeeper.server.ZooKeeperServerMain \
         "$work/zk/zoo.cfg" >>"$work/zk.log" 2>&1 & echo $!
 }
+# The servers run in command substitutions, so they are not this shell's
+# children: `wait` cannot see them; poll until the process is gone.
+stop() { kill -TERM "$1"; while kill -0 "$1" 2>/dev/null; do sleep 0.05; done; }
 measure() { # name start-fn port -> "rss_mb restart_ms rss_after_restart_mb"
     local pid t0 t1 rss
     pid=$($2); pids+=("$pid")
@@ -74,13 +77,13 @@ measure() { # name start-fn port -> "rss_mb restart_ms rss_after_restart_mb"
     "$bin/zoo-bench" --connect "127.0.0.1:$3" --prepare-only --keys "$znodes" --value-size 100 --root /m >&2
     sleep 2
     rss=$(rss_mb "$pid")
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    stop "$pid"
     t0=$(date +%s%N)
     pid=$($2); pids+=("$pid")
     until serving "$3"; do sleep 0.02; done
     t1=$(date +%s%N)
     echo "$rss $(( (t1 - t0) / 1000000 )) $(rss_mb "$pid")"
-    kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+    stop "$pid"
 }
 rm -rf "$work/zoo/zoo-db" "$work/zk/data"; mkdir -p "$work/zk/data"
 read -r zoo_rss zoo_restart zoo_rss2 <<<"$(measure zoo start_zoo $zoo_port)"

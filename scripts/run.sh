@@ -3,5 +3,5 @@
 # embedded default configuration; otherwise the given zoo.cfg.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
-cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" -p zoo-server --bin zoo-server
+cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" --workspace --bins
 exec "$CARGO_TARGET_DIR/release/zoo-server" "$@"
