@@ -20,6 +20,7 @@ pub mod testkit;
 pub mod tree;
 pub mod txn;
 pub mod watch;
+pub mod zab;
 
 use std::path::PathBuf;
 use std::sync::Arc;

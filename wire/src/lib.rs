@@ -25,6 +25,7 @@ pub mod jute;
 pub mod multi;
 pub mod opcode;
 pub mod path;
+pub mod peer;
 pub mod proto;
 pub mod request;
 pub mod response;
