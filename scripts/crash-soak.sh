@@ -7,4 +7,4 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 iterations="${1:-50}"
 ZOO_CRASH_ITERATIONS="$iterations" cargo test --locked --manifest-path "$ZOO_ROOT/Cargo.toml" \
-    -p zoo-server --test crash -- --nocapture --test-threads 1
+    --workspace --test crash -- --nocapture --test-threads 1

@@ -1,7 +1,9 @@
 //! The client port: the listener, the per-address connection limit, and one
-//! task per connection (`connection.rs`).
+//! task per connection (`connection.rs`); the peer ports of an ensemble
+//! (`peer.rs`).
 
 mod connection;
+pub mod peer;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
