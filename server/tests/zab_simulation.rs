@@ -454,13 +454,11 @@ impl Sim {
                         leader,
                         epoch,
                         serving: true,
-                    } => {
-                        if self.leaders.get(&epoch) != Some(&leader) {
-                            let known = self.leaders.get(&epoch).copied();
-                            self.fail(format!(
-                                "server {id} serves under {leader} in epoch {epoch}, established by {known:?}"
-                            ));
-                        }
+                    } if self.leaders.get(&epoch) != Some(&leader) => {
+                        let known = self.leaders.get(&epoch).copied();
+                        self.fail(format!(
+                            "server {id} serves under {leader} in epoch {epoch}, established by {known:?}"
+                        ));
                     }
                     _ => {}
                 }
@@ -591,7 +589,7 @@ impl Sim {
             if self.nodes[i].zab.is_none() {
                 continue;
             }
-            if (self.now + i as u64 * 3) % TICK == 0 {
+            if (self.now + i as u64 * 3).is_multiple_of(TICK) {
                 self.nodes[i].zab.as_mut().unwrap().tick();
                 self.process(i);
             }

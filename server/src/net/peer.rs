@@ -88,6 +88,19 @@ pub struct PeerNet {
     _tasks: JoinSet<()>,
 }
 
+impl std::fmt::Debug for PeerNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerNet")
+            .field("local_addr", &self.local_addr)
+            .field("peers", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The live inbound link of each member: its connection number and the
+/// signal that tells its reader a newer link replaced it.
+type LiveLinks = HashMap<ServerId, (u64, Arc<Notify>)>;
+
 /// One message from a peer, tagged with who sent it.
 pub type Inbound = (ServerId, PeerMessage<Bytes>);
 
@@ -206,7 +219,7 @@ async fn accept_loop(
     // Connections still in their handshake: a few per member.
     let pending = Arc::new(Semaphore::new(2 * config.peers.len() + 4));
     // The live connection of each member, so that a newer one replaces it.
-    let current: Arc<Mutex<HashMap<ServerId, (u64, Arc<Notify>)>>> = Arc::default();
+    let current: Arc<Mutex<LiveLinks>> = Arc::default();
     let mut readers = JoinSet::new();
     let mut next_conn = 0u64;
     loop {

@@ -53,6 +53,13 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
     pub(super) fn start_election(&mut self) {
         self.round += 1;
         self.vote = self.own_vote();
+        self.restart_tally();
+        self.broadcast_notification();
+        self.check_election();
+    }
+
+    /// Forgets the votes of an older round and counts this server's own.
+    fn restart_tally(&mut self) {
         let (me, vote, voter) = (self.cfg.id, self.vote, self.is_voter(self.cfg.id));
         let e = self.election();
         e.votes.clear();
@@ -60,8 +67,6 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         if voter {
             e.votes.insert(me, vote);
         }
-        self.broadcast_notification();
-        self.check_election();
     }
 
     fn notification(&self) -> Notification {
@@ -109,13 +114,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
                     self.round = n.round;
                     let own = self.own_vote();
                     self.vote = if candidate_ok { own.max(n.vote) } else { own };
-                    let (me, vote, voter) = (self.cfg.id, self.vote, self.is_voter(self.cfg.id));
-                    let e = self.election();
-                    e.votes.clear();
-                    e.agreed_since = None;
-                    if voter {
-                        e.votes.insert(me, vote);
-                    }
+                    self.restart_tally();
                     self.broadcast_notification();
                 } else if n.round < self.round {
                     let mine = self.notification();

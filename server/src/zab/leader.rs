@@ -126,7 +126,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         self.become_looking();
     }
 
-    fn to_peer(&mut self, to: ServerId, body: QuorumBody<P>) {
+    fn send_to(&mut self, to: ServerId, body: QuorumBody<P>) {
         let Some(peer) = self.leader().peers.get_mut(&to) else {
             return;
         };
@@ -209,7 +209,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
                     self.apply_committed();
                     let commit = self.commit;
                     for id in self.peers_at(Stage::Ready) {
-                        self.to_peer(id, QuorumBody::UpToDate { commit });
+                        self.send_to(id, QuorumBody::UpToDate { commit });
                     }
                     let role = self.leader_ref().role();
                     self.out.push(Effect::Role(role));
@@ -234,7 +234,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         if let Some(peer) = self.leader().peers.get_mut(&id) {
             peer.stage = Stage::Told;
         }
-        self.to_peer(id, QuorumBody::LeaderInfo { epoch });
+        self.send_to(id, QuorumBody::LeaderInfo { epoch });
     }
 
     /// Makes a follower's history equal this leader's, then NEWLEADER.
@@ -249,7 +249,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             None
         } else if peer_last < base {
             // This leader no longer holds the entries it lacks.
-            self.to_peer(id, QuorumBody::Snap { zxid: self.applied });
+            self.send_to(id, QuorumBody::Snap { zxid: self.applied });
             Some(self.applied)
         } else if self.history.contains(peer_last) {
             Some(peer_last)
@@ -257,13 +257,13 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             // It holds entries this history does not: drop them back to the
             // newest point both share, then send what follows.
             let point = self.history.point_below(peer_last);
-            self.to_peer(id, QuorumBody::Trunc { zxid: point });
+            self.send_to(id, QuorumBody::Trunc { zxid: point });
             Some(point)
         };
         if let Some(from) = diff_from {
             let entries = self.history.range(from, last);
             for chunk in entries.chunks(MAX_ENTRIES_PER_MESSAGE) {
-                self.to_peer(
+                self.send_to(
                     id,
                     QuorumBody::Diff {
                         entries: chunk.to_vec(),
@@ -271,7 +271,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
                 );
             }
         }
-        self.to_peer(id, QuorumBody::NewLeader { epoch, zxid: last });
+        self.send_to(id, QuorumBody::NewLeader { epoch, zxid: last });
         if let Some(peer) = self.leader().peers.get_mut(&id) {
             peer.stage = Stage::Synced;
             peer.synced_to = last;
@@ -371,7 +371,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
                 peer.acked = peer.synced_to;
                 if self.leader_ref().phase == Phase::Broadcast {
                     let commit = self.commit;
-                    self.to_peer(from, QuorumBody::UpToDate { commit });
+                    self.send_to(from, QuorumBody::UpToDate { commit });
                     self.try_commit();
                 } else {
                     self.leader_progress();
@@ -424,7 +424,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             .collect();
         self.commit = quorum_logged;
         for id in targets {
-            self.to_peer(
+            self.send_to(
                 id,
                 QuorumBody::Commit {
                     zxid: quorum_logged,
@@ -460,7 +460,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             .map(|(id, _)| *id)
             .collect();
         for id in pinged {
-            self.to_peer(id, QuorumBody::Ping);
+            self.send_to(id, QuorumBody::Ping);
         }
         if self.leader_ref().phase == Phase::Broadcast && self.voters_at(Stage::Ready) < self.quorum
         {
@@ -489,7 +489,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             .map(|(id, _)| *id)
             .collect();
         for id in targets {
-            self.to_peer(
+            self.send_to(
                 id,
                 QuorumBody::Proposal {
                     entry: entry.clone(),
