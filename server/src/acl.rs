@@ -25,6 +25,13 @@ impl Identities {
         }
     }
 
+    /// The identities a follower forwarded with a request, at most the
+    /// per-connection limit of them.
+    pub fn from_ids(mut ids: Vec<Id>) -> Identities {
+        ids.truncate(MAX_IDS_PER_CONNECTION);
+        Identities { ids }
+    }
+
     pub fn ids(&self) -> &[Id] {
         &self.ids
     }

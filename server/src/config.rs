@@ -75,8 +75,15 @@ pub struct Config {
     pub container_check_interval_ms: u32,
     pub init_limit: u32,
     pub sync_limit: u32,
+    /// This server's id in the ensemble: the `myid` file of `dataDir`.
     pub server_id: u64,
+    /// The `server.N` lines: every member, this server included. Elections
+    /// and the broadcast both travel on the quorum port.
     pub peers: Vec<PeerAddress>,
+    /// Committed transactions a leader keeps in memory to bring a follower
+    /// that is a little behind up to date with a DIFF instead of a snapshot
+    /// (ZooKeeper's `zookeeper.commitLogCount`).
+    pub commit_log_count: usize,
     /// A snapshot is taken after about this many transactions (randomized
     /// between half and all of it per server, as ZooKeeper does).
     pub snap_count: u64,
@@ -115,6 +122,7 @@ impl Default for Config {
             sync_limit: 5,
             server_id: 0,
             peers: Vec::new(),
+            commit_log_count: 500,
             snap_count: 100_000,
             snap_retain_count: 3,
             purge_interval_hours: 0,
@@ -130,7 +138,37 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        Config::parse(&text, &path.display().to_string())
+        let mut config = Config::parse(&text, &path.display().to_string())?;
+        config.read_myid()?;
+        Ok(config)
+    }
+
+    /// With `server.N` lines, reads this server's id from `dataDir/myid`
+    /// and checks that it names one of them.
+    pub fn read_myid(&mut self) -> Result<(), ConfigError> {
+        if self.peers.is_empty() {
+            return Ok(());
+        }
+        let path = self.data_dir.join("myid");
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let id: u64 = text.trim().parse().map_err(|_| {
+            ConfigError::Invalid(format!(
+                "{}: expected a server id, found {:?}",
+                path.display(),
+                text.trim()
+            ))
+        })?;
+        if !self.peers.iter().any(|p| p.id == id) {
+            return Err(ConfigError::Invalid(format!(
+                "{}: server id {id} has no server.{id} line",
+                path.display()
+            )));
+        }
+        self.server_id = id;
+        Ok(())
     }
 
     /// Parses zoo.cfg text; `file` names it in errors.
@@ -213,6 +251,9 @@ impl Config {
                 "znode.container.checkIntervalMs" => {
                     config.container_check_interval_ms = positive(number(key)?, key).map_err(bad)?
                 }
+                "commitLogCount" | "zookeeper.commitLogCount" => {
+                    config.commit_log_count = number(key)?.clamp(1, 1_000_000) as usize
+                }
                 "snapCount" => {
                     config.snap_count = u64::from(positive(number(key)?, key).map_err(bad)?).max(2)
                 }
@@ -237,6 +278,18 @@ impl Config {
         let tick = config.tick_time_ms;
         config.min_session_timeout_ms = min_timeout.unwrap_or(2 * tick);
         config.max_session_timeout_ms = max_timeout.unwrap_or(20 * tick);
+        let mut ids: Vec<u64> = config.peers.iter().map(|p| p.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::Invalid(
+                "a server id appears in two server.N lines".into(),
+            ));
+        }
+        if !config.peers.is_empty() && config.peers.iter().all(|p| p.observer) {
+            return Err(ConfigError::Invalid(
+                "an ensemble needs at least one voting server".into(),
+            ));
+        }
         if config.min_session_timeout_ms > config.max_session_timeout_ms {
             return Err(ConfigError::Invalid(format!(
                 "minSessionTimeout {} is above maxSessionTimeout {}",
@@ -297,6 +350,10 @@ fn parse_peer(key: &str, value: &str) -> Result<PeerAddress, String> {
     let id: u64 = key["server.".len()..]
         .parse()
         .map_err(|_| format!("{key}: the server id must be a number"))?;
+    // The id is the top byte of the session ids the server hands out.
+    if !(1..=255).contains(&id) {
+        return Err(format!("{key}: the server id must be between 1 and 255"));
+    }
     // An optional `;clientAddress` part follows in 3.5+ syntax.
     let addr = value.split(';').next().unwrap_or_default();
     let parts: Vec<&str> = addr.split(':').collect();

@@ -17,7 +17,9 @@
 //! server's backpressure. Each connection's outbound queue is bounded too: a
 //! client that does not read its replies is disconnected.
 
-use std::collections::{HashMap, VecDeque};
+mod replication;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,15 +34,16 @@ use zoo_wire::*;
 
 use crate::acl::{digest_id, mask_digests, Identities};
 use crate::config::Config;
+use crate::net::peer::{Inbound, PeerNet};
 use crate::prep::{prep, Outstanding, PrepContext};
 use crate::session::SessionTable;
 use crate::stats::{ConnStats, ServerStats};
-use crate::storage::{
-    LogEvent, LogWriter, Recovered, SessionRecord, SnapshotSource, Snapshotter, StorageError,
-};
+use crate::storage::{LogEvent, LogWriter, Recovered, SnapshotAssembly, Snapshotter, StorageError};
 use crate::tree::{Applied, Change, Tree};
-use crate::txn::{OwnerKind, Txn, TxnOp};
+use crate::txn::{OwnerKind, SessionEffect, Txn, TxnOp};
 use crate::watch::{ConnId, Fired, WatchManager};
+use crate::zab::{Role, Zab};
+use replication::recv_peer;
 
 /// What a connection's writer is told.
 #[derive(Debug)]
@@ -126,8 +129,15 @@ impl Origin {
 /// An entry of the in-flight queue, in arrival order.
 #[derive(Debug)]
 enum Pending {
-    /// Handed to the log; applied once durable.
+    /// Proposed by this server as leader; answered once committed.
     Write { txn: Arc<Txn>, origin: Origin },
+    /// Forwarded to the leader by this follower; answered when the
+    /// transaction of this session and xid is committed.
+    Forwarded {
+        session: i64,
+        cxid: i32,
+        origin: Origin,
+    },
     /// A read behind its connection's earlier requests.
     Read {
         conn: ConnId,
@@ -148,8 +158,19 @@ pub struct Core {
     session_conn: HashMap<i64, ConnId>,
     log: LogWriter,
     snapshots: Snapshotter,
-    /// The zxid of the last transaction handed to the log.
-    last_proposed: i64,
+    /// Replication: the ZAB state machine, this server's role in it, and the
+    /// links to the other members (none in an ensemble of one).
+    zab: Zab<Arc<Txn>>,
+    pub(crate) role: Role,
+    peers: Option<PeerNet>,
+    /// A snapshot arriving from the leader, chunk by chunk.
+    incoming: Option<SnapshotAssembly>,
+    /// Sessions with client activity here since the leader was last told.
+    touched: HashSet<i64>,
+    /// Entries applied since ZAB's history was last compacted.
+    since_compact: usize,
+    /// Whether clients are served, for whoever waits for it.
+    serving_tx: tokio::sync::watch::Sender<bool>,
     outstanding: Outstanding,
     inflight: VecDeque<Pending>,
     /// Transactions applied since the last snapshot began, and the count at
@@ -184,19 +205,24 @@ impl Core {
     /// A core on recovered state. Recovered sessions get a full timeout from
     /// now, as in ZooKeeper: a restart shorter than a session's timeout keeps
     /// it.
+    ///
+    /// `recovered` is the snapshot's state; the log after it went to `zab`,
+    /// which applies it once it is known to be committed.
     pub fn new(
         config: Arc<Config>,
         recovered: Recovered,
         log: LogWriter,
         snapshots: Snapshotter,
+        zab: Zab<Arc<Txn>>,
+        peers: Option<PeerNet>,
     ) -> Core {
         let mut sessions =
             SessionTable::new(config.tick_time_ms, config.server_id, wall_ms() as u64);
         for s in recovered.sessions.values() {
             sessions.add(s.id, s.timeout_ms, s.password, 0);
         }
-        let last_proposed = recovered.tree.last_zxid();
         let snapshot_after = snapshot_threshold(config.snap_count);
+        let role = zab.role();
         Core {
             tree: recovered.tree,
             sessions,
@@ -205,12 +231,22 @@ impl Core {
             session_conn: HashMap::new(),
             log,
             snapshots,
-            last_proposed,
+            zab,
+            role,
+            peers,
+            incoming: None,
+            touched: HashSet::new(),
+            since_compact: 0,
+            serving_tx: tokio::sync::watch::Sender::new(false),
             outstanding: Outstanding::default(),
             inflight: VecDeque::new(),
-            // A restart that replayed the log snapshots at once, as ZooKeeper
-            // does, so that the next restart replays less.
-            since_snapshot: if recovered.replayed > 0 { u64::MAX } else { 0 },
+            // A restart that replays the log snapshots once it has, as
+            // ZooKeeper does, so that the next restart replays less.
+            since_snapshot: if recovered.log.is_empty() {
+                0
+            } else {
+                u64::MAX
+            },
             snapshot_after,
             config,
             stats: ServerStats::default(),
@@ -219,6 +255,11 @@ impl Core {
             trace_mask: 306,
             last_reap_ms: 0,
         }
+    }
+
+    /// Becomes true whenever the server serves clients, false when not.
+    pub fn serving_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.serving_tx.subscribe()
     }
 
     /// Monotonic ms since start: the clock of session expiry.
@@ -244,26 +285,48 @@ impl Core {
         mut self,
         mut events: mpsc::Receiver<Event>,
         mut log_events: mpsc::UnboundedReceiver<LogEvent>,
+        mut peer_events: Option<mpsc::Receiver<Inbound>>,
     ) -> Result<(), StorageError> {
         let tick = Duration::from_millis(u64::from(self.config.tick_time_ms).clamp(10, 1000) / 2);
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        self.maybe_snapshot();
+        let zab_tick = Duration::from_millis(u64::from(self.config.tick_time_ms).max(10));
+        let mut zab_ticker = tokio::time::interval(zab_tick);
+        zab_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.drive();
         let limit = self.config.max_outstanding_requests.max(1);
         let result = loop {
             let admitting = self.inflight.len() < limit;
             tokio::select! {
                 biased;
                 done = log_events.recv() => match done {
-                    Some(LogEvent::Durable(zxid)) => self.durable(zxid),
+                    Some(LogEvent::Persisted(op)) => {
+                        self.zab.persisted(op);
+                        self.drive();
+                    }
                     Some(LogEvent::Failed(e)) => break Err(e),
                     None => break Err(StorageError::Io("the log writer stopped".into())),
                 },
+                Some((from, message)) = recv_peer(&mut peer_events) => {
+                    self.peer_message(from, message);
+                    self.drive();
+                }
                 event = events.recv(), if admitting => match event {
-                    Some(event) => self.handle(event),
+                    Some(event) => {
+                        self.handle(event);
+                        self.drive();
+                    }
                     None => break Ok(()),
                 },
-                _ = ticker.tick() => self.tick(),
+                _ = zab_ticker.tick() => {
+                    self.zab.tick();
+                    self.drive();
+                    self.send_touches();
+                }
+                _ = ticker.tick() => {
+                    self.tick();
+                    self.drive();
+                }
             }
         };
         if result.is_err() {
@@ -401,6 +464,14 @@ impl Core {
                 queued: 0,
             },
         );
+        if !self.serving() {
+            info!(
+                conn,
+                "not serving clients now (no quorum); connection closed"
+            );
+            self.close_conn(conn);
+            return;
+        }
         if req.last_zxid_seen > self.tree.last_zxid() {
             warn!(
                 conn,
@@ -430,8 +501,14 @@ impl Core {
                 passwd: Bytes::copy_from_slice(&password),
                 read_only,
             };
-            // The response waits until the session's transaction is durable.
-            if !self.propose(session_id, 0, op, Origin::Connect { conn, response }) {
+            // The response waits until the session's transaction commits.
+            let origin = Origin::Connect { conn, response };
+            let sent = if self.is_leader() {
+                self.propose(session_id, 0, op, origin)
+            } else {
+                self.forward_session(op, origin)
+            };
+            if !sent {
                 self.close_conn(conn);
             }
             return;
@@ -458,6 +535,7 @@ impl Core {
                 }
             }
             self.sessions.set_timeout(req.session_id, timeout, now);
+            self.touched.insert(req.session_id);
             self.attach(conn, req.session_id);
             let password = self
                 .sessions
@@ -486,63 +564,91 @@ impl Core {
 
     // ---- the pipeline ------------------------------------------------------
 
-    /// The zxid the next proposed transaction takes.
+    /// The zxid the next proposed transaction takes (on the leader; a
+    /// placeholder elsewhere, where nothing is proposed).
     fn next_zxid(&self) -> i64 {
-        self.last_proposed + 1
+        self.zab.next_zxid().unwrap_or(self.tree.last_zxid() + 1)
     }
 
-    /// Hands a transaction (prepared for `next_zxid`) to the log and queues
-    /// it; false if the log writer has stopped.
+    /// Proposes a transaction (prepared for `next_zxid`) and queues its
+    /// origin; false if this server cannot propose now.
     fn propose(&mut self, session_id: i64, cxid: i32, op: TxnOp, origin: Origin) -> bool {
+        let Some(zxid) = self.zab.next_zxid() else {
+            return false;
+        };
         let txn = Arc::new(Txn {
-            zxid: self.next_zxid(),
+            zxid,
             time_ms: wall_ms(),
             session_id,
             cxid,
             op,
         });
-        if !self.log.submit(Arc::clone(&txn)) {
-            warn!(zxid = txn.zxid, "the log writer has stopped");
-            return false;
+        match self.zab.propose(Arc::clone(&txn)) {
+            Ok(proposed) => debug_assert_eq!(proposed, zxid),
+            Err(e) => {
+                warn!(zxid = format!("{zxid:#x}"), "not proposed: {e}");
+                return false;
+            }
         }
-        self.last_proposed = txn.zxid;
-        if let Some(c) = origin.conn().and_then(|conn| self.conns.get_mut(&conn)) {
-            c.queued += 1;
-        }
-        self.inflight.push_back(Pending::Write { txn, origin });
+        self.queue(origin, |origin| Pending::Write { txn, origin });
         true
     }
 
-    /// Every transaction up to `zxid` is durable: applies and answers them,
-    /// and serves the reads queued behind them.
-    fn durable(&mut self, zxid: i64) {
-        while let Some(front) = self.inflight.front() {
-            if matches!(front, Pending::Write { txn, .. } if txn.zxid > zxid) {
-                break;
+    /// Puts a write's origin in the in-flight queue, behind which the same
+    /// connection's reads wait.
+    fn queue(&mut self, origin: Origin, entry: impl FnOnce(Origin) -> Pending) {
+        if let Some(c) = origin.conn().and_then(|conn| self.conns.get_mut(&conn)) {
+            c.queued += 1;
+        }
+        self.inflight.push_back(entry(origin));
+    }
+
+    /// A committed transaction: applies it, answers whoever waits for it
+    /// here, then the reads that queued behind it.
+    fn committed(&mut self, txn: &Arc<Txn>) {
+        let ours = match self.inflight.front() {
+            Some(Pending::Write { txn: t, .. }) => t.zxid == txn.zxid,
+            Some(Pending::Forwarded { session, cxid, .. }) => {
+                *session == txn.session_id && *cxid == txn.cxid
             }
-            let entry = self.inflight.pop_front().expect("front exists");
-            let conn = match &entry {
-                Pending::Write { origin, .. } => origin.conn(),
-                Pending::Read { conn, .. } => Some(*conn),
+            _ => false,
+        };
+        let origin = if ours {
+            let origin = match self.inflight.pop_front() {
+                Some(Pending::Write { origin, .. } | Pending::Forwarded { origin, .. }) => origin,
+                _ => unreachable!("the front is a write"),
             };
-            if let Some(c) = conn.and_then(|conn| self.conns.get_mut(&conn)) {
+            if let Some(c) = origin.conn().and_then(|conn| self.conns.get_mut(&conn)) {
                 c.queued = c.queued.saturating_sub(1);
             }
-            match entry {
-                Pending::Write { txn, origin } => self.finish(&txn, origin),
-                Pending::Read {
-                    conn,
-                    session,
-                    xid,
-                    body,
-                    received,
-                } => {
-                    let message = self.read(conn, session, xid, body);
-                    self.answer(conn, &message, received);
-                }
+            origin
+        } else {
+            Origin::Server
+        };
+        self.finish(txn, origin);
+        self.serve_queued_reads();
+    }
+
+    /// Answers the reads at the front of the in-flight queue: the writes
+    /// they waited for are applied.
+    fn serve_queued_reads(&mut self) {
+        while let Some(Pending::Read { .. }) = self.inflight.front() {
+            let Some(Pending::Read {
+                conn,
+                session,
+                xid,
+                body,
+                received,
+            }) = self.inflight.pop_front()
+            else {
+                unreachable!("the front is a read");
+            };
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.queued = c.queued.saturating_sub(1);
             }
+            let message = self.read(conn, session, xid, body);
+            self.answer(conn, &message, received);
         }
-        self.maybe_snapshot();
     }
 
     /// Applies a durable transaction, fires its watches and answers its
@@ -552,17 +658,27 @@ impl Core {
         let applied = self.tree.apply(txn, &mut changes);
         self.outstanding.applied(txn.zxid);
         self.since_snapshot = self.since_snapshot.saturating_add(1);
-        match &txn.op {
-            TxnOp::CreateSession {
+        self.since_compact += 1;
+        match txn.op.session_effect() {
+            Some(SessionEffect::Opened {
                 session_id,
                 timeout_ms,
                 password,
-            } => {
+            }) => {
                 let now = self.now_ms();
-                self.sessions.add(*session_id, *timeout_ms, *password, now);
+                self.sessions.add(session_id, timeout_ms, password, now);
             }
-            TxnOp::CloseSession { session_id } => self.sessions.remove(*session_id),
-            _ => {}
+            Some(SessionEffect::Closed(session_id)) => {
+                self.sessions.remove(session_id);
+                // Closed elsewhere (expired by the leader, or moved): a
+                // connection here that still holds it goes.
+                if !matches!(origin, Origin::Close { .. }) {
+                    if let Some(conn) = self.session_conn.remove(&session_id) {
+                        self.close_conn(conn);
+                    }
+                }
+            }
+            None => {}
         }
         self.fire(&changes, txn.zxid);
         debug!(zxid = txn.zxid, session = txn.session_id, "applied");
@@ -621,19 +737,7 @@ impl Core {
         if self.since_snapshot < self.snapshot_after || self.snapshots.is_busy() {
             return;
         }
-        let source = SnapshotSource {
-            zxid: self.tree.last_zxid(),
-            nodes: self.tree.nodes(),
-            sessions: self
-                .sessions
-                .iter()
-                .map(|s| SessionRecord {
-                    id: s.id,
-                    timeout_ms: s.timeout_ms,
-                    password: s.password,
-                })
-                .collect(),
-        };
+        let source = self.snapshot_source();
         if self.snapshots.take(source) {
             self.since_snapshot = 0;
             self.snapshot_after = snapshot_threshold(self.config.snap_count);
@@ -699,6 +803,30 @@ impl Core {
                 conn,
                 &ServerMessage::header_only(request.xid, zxid, ErrorCode::SessionExpired),
             );
+            return;
+        }
+        self.touched.insert(session);
+        if !self.is_leader()
+            && (is_write(&request.body) || request.body == RequestBody::CloseSession)
+        {
+            if request.body == RequestBody::CloseSession {
+                self.sessions.mark_closing(session);
+            }
+            let origin = match &request.body {
+                RequestBody::CloseSession => Origin::Close {
+                    conn,
+                    xid: request.xid,
+                },
+                body => Origin::Request {
+                    conn,
+                    xid: request.xid,
+                    body: body.clone(),
+                    received,
+                },
+            };
+            if !self.forward(conn, session, request, origin) {
+                self.close_conn(conn);
+            }
             return;
         }
         let xid = request.xid;
@@ -1093,6 +1221,10 @@ impl Core {
     // ---- time --------------------------------------------------------------
 
     fn tick(&mut self) {
+        // Sessions and containers are the established leader's to end.
+        if !matches!(self.role, Role::Leading { serving: true, .. }) {
+            return;
+        }
         let now = self.now_ms();
         for session in self.sessions.expired(now) {
             info!(session = format!("{session:#x}"), "session expired");

@@ -8,6 +8,10 @@ use zoo_wire::FourLetterWord;
 
 use crate::core::Core;
 use crate::stats::op_code_name;
+use crate::zab::Role;
+
+/// What `srvr`, `stat` and `mntr` say while the server has no quorum.
+const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
 
 /// The version Zoo reports: the ZooKeeper release it matches, then its own.
 pub fn version_line() -> String {
@@ -70,8 +74,31 @@ impl Core {
         }
     }
 
+    /// `standalone`, `leader`, `follower` or `observer`, as `srvr` says it.
+    pub(crate) fn mode(&self) -> &'static str {
+        if self.config.peers.len() <= 1 {
+            return "standalone";
+        }
+        match self.role {
+            Role::Leading { .. } => "leader",
+            Role::Following { .. } if self.is_observer() => "observer",
+            Role::Following { .. } => "follower",
+            Role::Looking => "looking",
+        }
+    }
+
+    fn is_observer(&self) -> bool {
+        self.config
+            .peers
+            .iter()
+            .any(|p| p.id == self.config.server_id && p.observer)
+    }
+
     /// `srvr`, or `stat` with the client list when `asking` is given.
     fn srvr(&self, asking: Option<SocketAddr>) -> String {
+        if !self.serving() {
+            return NOT_SERVING.to_string();
+        }
         let mut out = String::new();
         let l = &self.stats.latency;
         let _ = writeln!(out, "Zookeeper version: {}", version_line());
@@ -96,7 +123,7 @@ impl Core {
         let _ = writeln!(out, "Connections: {}", self.conns.len() + 1);
         let _ = writeln!(out, "Outstanding: 0");
         let _ = writeln!(out, "Zxid: {:#x}", self.tree.last_zxid());
-        let _ = writeln!(out, "Mode: standalone");
+        let _ = writeln!(out, "Mode: {}", self.mode());
         let _ = writeln!(out, "Node count: {}", self.tree.node_count());
         out
     }
@@ -150,10 +177,13 @@ impl Core {
     }
 
     fn mntr(&self) -> String {
+        if !self.serving() {
+            return NOT_SERVING.to_string();
+        }
         let l = &self.stats.latency;
         let lines: Vec<(&str, String)> = vec![
             ("version", version_line()),
-            ("server_state", "standalone".into()),
+            ("server_state", self.mode().into()),
             ("avg_latency", l.avg_text()),
             ("max_latency", l.max_ms.to_string()),
             ("min_latency", l.min_ms.to_string()),

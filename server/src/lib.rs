@@ -56,6 +56,67 @@ pub fn open_storage(config: &Config) -> Result<Arc<RocksStorage>, StorageError> 
     RocksStorage::open(&dir, wal.as_deref())
 }
 
+/// This server's place in the ensemble: the `server.N` lines, or an
+/// ensemble of one.
+pub fn zab_config(config: &Config) -> zab::ZabConfig {
+    let (id, members) = if config.peers.is_empty() {
+        let id = config.server_id.max(1);
+        (id, vec![zab::Member { id, voting: true }])
+    } else {
+        let members = config
+            .peers
+            .iter()
+            .map(|p| zab::Member {
+                id: p.id,
+                voting: !p.observer,
+            })
+            .collect();
+        (config.server_id, members)
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    zab::ZabConfig {
+        id,
+        members,
+        incarnation: now_ms & 0x7fff_ffff,
+        init_limit_ticks: u64::from(config.init_limit),
+        sync_limit_ticks: u64::from(config.sync_limit),
+        finalize_ticks: 1,
+        retained_entries: config.commit_log_count,
+    }
+}
+
+/// Listens on this server's quorum port and links to the other members;
+/// `None` for an ensemble of one.
+async fn start_peers(
+    config: &Config,
+) -> Result<Option<(net::peer::PeerNet, mpsc::Receiver<net::peer::Inbound>)>, StorageError> {
+    if config.peers.len() <= 1 {
+        return Ok(None);
+    }
+    let me = config
+        .peers
+        .iter()
+        .find(|p| p.id == config.server_id)
+        .ok_or_else(|| StorageError::Io(format!("no server.{} line", config.server_id)))?;
+    let address = format!("{}:{}", me.host, me.quorum_port);
+    let listener = TcpListener::bind(&address)
+        .await
+        .map_err(|e| StorageError::Io(format!("listening for peers on {address}: {e}")))?;
+    let peers = config
+        .peers
+        .iter()
+        .filter(|p| p.id != config.server_id)
+        .map(|p| (p.id, format!("{}:{}", p.host, p.quorum_port)))
+        .collect();
+    let net_config = net::peer::PeerNetConfig::new(config.server_id, peers);
+    let (net, rx) = net::peer::PeerNet::start(listener, net_config)
+        .map_err(|e| StorageError::Io(format!("starting the peer transport: {e}")))?;
+    info!(%address, members = config.peers.len(), "listening for peers");
+    Ok(Some((net, rx)))
+}
+
 /// Recovers the data directory, then serves clients on `listener` until
 /// `shutdown` resolves. Fails if the data cannot be recovered (the message
 /// names what is damaged) or if the log cannot be written while serving.
@@ -83,10 +144,11 @@ pub async fn run(
             )?;
         }
         info!(
-            zxid = format!("{:#x}", recovered.tree.last_zxid()),
+            snapshot = format!("{:#x}", recovered.tree.last_zxid()),
             nodes = recovered.tree.node_count(),
             sessions = recovered.sessions.len(),
-            replayed = recovered.replayed,
+            logged = recovered.log.len(),
+            epochs = ?recovered.epochs,
             ms = started.elapsed().as_millis() as u64,
             "data directory recovered"
         );
@@ -94,14 +156,45 @@ pub async fn run(
     })
     .await
     .map_err(|e| StorageError::Io(format!("recovery panicked: {e}")))??;
+    let mut recovered = recovered;
+    let durable = zab::DurableState {
+        epochs: recovered.epochs,
+        applied: recovered.tree.last_zxid(),
+        log: std::mem::take(&mut recovered.log)
+            .into_iter()
+            .map(|txn| zab::Entry {
+                zxid: txn.zxid,
+                payload: txn,
+            })
+            .collect(),
+    };
+    let zab = zab::Zab::new(zab_config(&config), durable);
+    let (peers, peer_rx) = match start_peers(&config).await? {
+        Some((peers, rx)) => (Some(peers), Some(rx)),
+        None => (None, None),
+    };
     let (log_tx, log_rx) = mpsc::unbounded_channel();
     let log = LogWriter::start(storage.clone(), log_tx);
     let purge_every = (config.purge_interval_hours > 0)
         .then(|| Duration::from_secs(u64::from(config.purge_interval_hours) * 3600));
     let snapshots = Snapshotter::start(storage, config.snap_retain_count, purge_every);
     let (events_tx, events_rx) = mpsc::channel(config.max_outstanding_requests);
-    let core = core::Core::new(Arc::clone(&config), recovered, log, snapshots);
-    let mut core_task = tokio::spawn(core.run(events_rx, log_rx));
+    let core = core::Core::new(Arc::clone(&config), recovered, log, snapshots, zab, peers);
+    let mut serving = core.serving_signal();
+    let mut core_task = tokio::spawn(core.run(events_rx, log_rx, peer_rx));
+    if config.peers.len() <= 1 {
+        // An ensemble of one leads as soon as its epoch is durable: clients
+        // wait in the listen backlog for that rather than being turned away.
+        let up = async move { serving.wait_for(|s| *s).await.is_ok() };
+        tokio::select! {
+            _ = up => {}
+            result = &mut core_task => return match result {
+                Ok(Ok(())) => Err(StorageError::Io("the core stopped before serving".into())),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(StorageError::Io(format!("the core stopped: {e}"))),
+            },
+        }
+    }
     tokio::select! {
         () = net::serve(listener, config, events_tx, shutdown) => {
             core_task.abort();

@@ -117,6 +117,18 @@ impl SessionTable {
         self.touch(id, now_ms);
     }
 
+    /// Gives every session a full timeout from now and clears `closing`: a
+    /// new leader takes over sessions whose closes may never have committed.
+    pub fn renew_all(&mut self, now_ms: u64) {
+        let ids: Vec<i64> = self.sessions.keys().copied().collect();
+        for id in ids {
+            if let Some(session) = self.sessions.get_mut(&id) {
+                session.closing = false;
+            }
+            self.touch(id, now_ms);
+        }
+    }
+
     pub fn mark_closing(&mut self, id: i64) {
         if let Some(session) = self.sessions.get_mut(&id) {
             session.closing = true;

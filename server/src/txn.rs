@@ -19,6 +19,36 @@ pub struct Txn {
     pub op: TxnOp,
 }
 
+/// How a transaction changes the session table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEffect {
+    Opened {
+        session_id: i64,
+        timeout_ms: i32,
+        password: [u8; 16],
+    },
+    Closed(i64),
+}
+
+impl TxnOp {
+    /// The session this transaction opens or closes, if any.
+    pub fn session_effect(&self) -> Option<SessionEffect> {
+        match *self {
+            TxnOp::CreateSession {
+                session_id,
+                timeout_ms,
+                password,
+            } => Some(SessionEffect::Opened {
+                session_id,
+                timeout_ms,
+                password,
+            }),
+            TxnOp::CloseSession { session_id } => Some(SessionEffect::Closed(session_id)),
+            _ => None,
+        }
+    }
+}
+
 /// What a transaction does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxnOp {

@@ -66,9 +66,10 @@ async fn zkcli_commands() {
     assert!(out.contains("Created /cli/s0000000000"), "{out}");
     let out = zkcli(&server, &["set", "/cli", "world"]).await;
     assert!(!out.contains("Exception"), "{out}");
+    // A new data directory's first leader epoch is 1: zxids 0x1_0000000n.
     let out = zkcli(&server, &["stat", "/cli"]).await;
     assert!(
-        out.contains("dataVersion = 1") && out.contains("cZxid = 0x2"),
+        out.contains("dataVersion = 1") && out.contains("cZxid = 0x100000002"),
         "{out}"
     );
     let out = zkcli(&server, &["ls", "/"]).await;

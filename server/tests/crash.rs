@@ -128,7 +128,7 @@ async fn check_acked(port: u16, acked: &Acked) {
 /// The recovered tree equals a replay of the whole log from nothing.
 fn check_replay(data_dir: &Path) {
     let storage = RocksStorage::open_read_only(&data_dir.join("zoo-db"), None).unwrap();
-    let recovered = recover(&*storage).unwrap();
+    let recovered = recover(&*storage).unwrap().replay();
     let mut full = Tree::new();
     let mut after = 0;
     loop {

@@ -20,12 +20,17 @@ fn create_body(path: &str, mode: CreateMode) -> CreateRequest {
     }
 }
 
+/// The first zxid of epoch 1, which a new data directory's first leader
+/// establishes.
+const E1: i64 = 1 << 32;
+
 #[tokio::test]
 async fn crud_and_stat_bookkeeping() {
     let server = TestServer::default().await;
     let mut c = RawClient::connect(server.addr).await;
 
-    // createSession took zxid 1; the first create is zxid 2.
+    // A new data directory's first epoch is 1. createSession took zxid
+    // E1 + 1; the first create is E1 + 2.
     assert_eq!(
         c.create("/a", b"hi", CreateMode::Persistent).await,
         Ok("/a".into())
@@ -40,7 +45,7 @@ async fn crud_and_stat_bookkeeping() {
             stat.version,
             stat.data_length
         ),
-        (2, 2, 2, 0, 2)
+        (E1 + 2, E1 + 2, E1 + 2, 0, 2)
     );
 
     assert_eq!(
@@ -49,7 +54,7 @@ async fn crud_and_stat_bookkeeping() {
     );
     // The failed create still took zxid 3.
     let stat = c.set("/a", b"x", 0).await.unwrap();
-    assert_eq!((stat.mzxid, stat.version), (4, 1));
+    assert_eq!((stat.mzxid, stat.version), (E1 + 4, 1));
     assert_eq!(c.set("/a", b"x", 0).await, Err(ErrorCode::BadVersion));
 
     assert_eq!(
@@ -57,7 +62,7 @@ async fn crud_and_stat_bookkeeping() {
         Ok("/a/b".into())
     );
     let a = c.stat("/a").await;
-    assert_eq!((a.cversion, a.num_children, a.pzxid), (1, 1, 6));
+    assert_eq!((a.cversion, a.num_children, a.pzxid), (1, 1, E1 + 6));
     assert_eq!(c.delete("/a", -1).await, ErrorCode::NotEmpty);
     assert_eq!(c.delete("/a/b", 5).await, ErrorCode::BadVersion);
     assert_eq!(c.delete("/a/b", 0).await, ErrorCode::Ok);
@@ -110,18 +115,18 @@ async fn every_write_takes_a_zxid_and_replies_carry_the_last() {
             watch: false,
         }))
         .await;
-    assert_eq!((h.err, h.zxid), (ErrorCode::NoNode, 1));
+    assert_eq!((h.err, h.zxid), (ErrorCode::NoNode, E1 + 1));
     let (h, _) = c
         .call(RequestBody::Delete(DeleteRequest {
             path: "/x".into(),
             version: -1,
         }))
         .await;
-    assert_eq!((h.err, h.zxid), (ErrorCode::NoNode, 2));
+    assert_eq!((h.err, h.zxid), (ErrorCode::NoNode, E1 + 2));
     let (h, _) = c
         .call(RequestBody::Sync(SyncRequest { path: "/x".into() }))
         .await;
-    assert_eq!(h.zxid, 2, "reads take no zxid");
+    assert_eq!(h.zxid, E1 + 2, "reads take no zxid");
 }
 
 #[tokio::test]
@@ -903,7 +908,7 @@ async fn four_letter_words() {
         "Latency min/avg/max: ",
         "Received: ",
         "Connections: 2",
-        "Zxid: 0x2",
+        "Zxid: 0x100000002",
         "Mode: standalone",
         "Node count: 6",
     ] {

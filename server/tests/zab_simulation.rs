@@ -402,6 +402,9 @@ impl Sim {
                         _ => None,
                     },
                     PeerMessage::Notification(_) => None,
+                    PeerMessage::Learner(m) => {
+                        self.fail(format!("ZAB emitted runtime traffic {m:?}"))
+                    }
                 };
                 self.send(id, to, message, snapshot);
             }

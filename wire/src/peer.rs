@@ -15,8 +15,11 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
+use crate::data::Id;
 use crate::error::{DecodeError, DecodeResult};
-use crate::jute::{read_bool, read_buffer_non_null, read_i32, read_i64, write_bool, write_buffer};
+use crate::jute::{
+    read_bool, read_buffer_non_null, read_i32, read_i64, write_bool, write_buffer, Record,
+};
 
 /// The protocol version this build speaks; a peer with another is refused.
 pub const PEER_PROTOCOL_VERSION: i32 = 1;
@@ -138,11 +141,101 @@ pub enum QuorumBody<P> {
     Ping,
 }
 
+/// The most sessions one [`LearnerMessage::Touch`] carries.
+pub const MAX_SESSIONS_PER_TOUCH: usize = 10_000;
+
+/// The most identities a forwarded request carries (a connection's limit).
+pub const MAX_AUTH_IDS: usize = 64;
+
+/// What a follower and its leader say beside ZAB, on the same link: the
+/// client traffic a follower forwards and the state a SNAP carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LearnerMessage {
+    /// Follower → leader: a client's write, to prepare and propose. `request`
+    /// is the client's frame payload (header and body); `auth` the identities
+    /// its connection holds, against which ACLs are checked.
+    Request {
+        session: i64,
+        auth: Vec<Id>,
+        request: Bytes,
+    },
+    /// Follower → leader: a client connected there asks for a new session.
+    CreateSession {
+        session: i64,
+        timeout_ms: i32,
+        password: [u8; 16],
+    },
+    /// Follower → leader: sessions with client activity since the last one.
+    Touch { sessions: Vec<i64> },
+    /// Leader → follower: one piece, in order, of the state sent with a SNAP
+    /// for `zxid`; `last` ends it.
+    SnapshotChunk {
+        zxid: Zxid,
+        index: u32,
+        last: bool,
+        data: Bytes,
+    },
+}
+
 /// Everything one peer sends another.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeerMessage<P> {
     Notification(Notification),
     Quorum(QuorumMessage<P>),
+    /// Not part of ZAB: handled by the runtime around it.
+    Learner(LearnerMessage),
+}
+
+impl<P> PeerMessage<P> {
+    /// The same message with every entry's payload converted by `f`; the
+    /// first failure is returned.
+    pub fn try_map<Q, E>(self, mut f: impl FnMut(P) -> Result<Q, E>) -> Result<PeerMessage<Q>, E> {
+        let mut entry = |e: Entry<P>| {
+            Ok(Entry {
+                zxid: e.zxid,
+                payload: f(e.payload)?,
+            })
+        };
+        Ok(match self {
+            PeerMessage::Notification(n) => PeerMessage::Notification(n),
+            PeerMessage::Learner(m) => PeerMessage::Learner(m),
+            PeerMessage::Quorum(QuorumMessage { link, seq, body }) => {
+                let body = match body {
+                    QuorumBody::Diff { entries } => QuorumBody::Diff {
+                        entries: entries
+                            .into_iter()
+                            .map(&mut entry)
+                            .collect::<Result<_, E>>()?,
+                    },
+                    QuorumBody::Proposal { entry: e } => QuorumBody::Proposal { entry: entry(e)? },
+                    QuorumBody::FollowerInfo {
+                        accepted_epoch,
+                        observer,
+                    } => QuorumBody::FollowerInfo {
+                        accepted_epoch,
+                        observer,
+                    },
+                    QuorumBody::LeaderInfo { epoch } => QuorumBody::LeaderInfo { epoch },
+                    QuorumBody::AckEpoch {
+                        current_epoch,
+                        last_zxid,
+                    } => QuorumBody::AckEpoch {
+                        current_epoch,
+                        last_zxid,
+                    },
+                    QuorumBody::Trunc { zxid } => QuorumBody::Trunc { zxid },
+                    QuorumBody::Snap { zxid } => QuorumBody::Snap { zxid },
+                    QuorumBody::NewLeader { epoch, zxid } => QuorumBody::NewLeader { epoch, zxid },
+                    QuorumBody::AckNewLeader { epoch } => QuorumBody::AckNewLeader { epoch },
+                    QuorumBody::UpToDate { commit } => QuorumBody::UpToDate { commit },
+                    QuorumBody::Ack { zxid } => QuorumBody::Ack { zxid },
+                    QuorumBody::Commit { zxid } => QuorumBody::Commit { zxid },
+                    QuorumBody::Ping => QuorumBody::Ping,
+                };
+                PeerMessage::Quorum(QuorumMessage { link, seq, body })
+            }
+        })
+    }
 }
 
 impl<P> QuorumBody<P> {
@@ -181,6 +274,10 @@ const PROPOSAL: i32 = 19;
 const ACK: i32 = 20;
 const COMMIT: i32 = 21;
 const PING: i32 = 22;
+const FORWARDED_REQUEST: i32 = 30;
+const CREATE_SESSION: i32 = 31;
+const TOUCH: i32 = 32;
+const SNAPSHOT_CHUNK: i32 = 33;
 
 fn state_code(state: PeerState) -> i32 {
     match state {
@@ -297,6 +394,52 @@ impl PeerMessage<Bytes> {
                     QuorumBody::Ping => {}
                 }
             }
+            PeerMessage::Learner(m) => match m {
+                LearnerMessage::Request {
+                    session,
+                    auth,
+                    request,
+                } => {
+                    assert!(auth.len() <= MAX_AUTH_IDS, "too many identities");
+                    out.put_i32(FORWARDED_REQUEST);
+                    out.put_i64(*session);
+                    out.put_i32(auth.len() as i32);
+                    for id in auth {
+                        id.encode(out);
+                    }
+                    write_buffer(out, Some(request));
+                }
+                LearnerMessage::CreateSession {
+                    session,
+                    timeout_ms,
+                    password,
+                } => {
+                    out.put_i32(CREATE_SESSION);
+                    out.put_i64(*session);
+                    out.put_i32(*timeout_ms);
+                    out.put_slice(password);
+                }
+                LearnerMessage::Touch { sessions } => {
+                    assert!(sessions.len() <= MAX_SESSIONS_PER_TOUCH, "touch too long");
+                    out.put_i32(TOUCH);
+                    out.put_i32(sessions.len() as i32);
+                    for s in sessions {
+                        out.put_i64(*s);
+                    }
+                }
+                LearnerMessage::SnapshotChunk {
+                    zxid,
+                    index,
+                    last,
+                    data,
+                } => {
+                    out.put_i32(SNAPSHOT_CHUNK);
+                    out.put_i64(*zxid);
+                    out.put_i32(*index as i32);
+                    write_bool(out, *last);
+                    write_buffer(out, Some(data));
+                }
+            },
         }
     }
 
@@ -310,7 +453,9 @@ impl PeerMessage<Bytes> {
             ));
         }
         let kind = read_i32(&mut input, "peer message kind")?;
-        let message = if kind == NOTIFICATION {
+        let message = if kind >= FORWARDED_REQUEST {
+            PeerMessage::Learner(read_learner(kind, &mut input)?)
+        } else if kind == NOTIFICATION {
             let round = read_u64(&mut input, "election round")?;
             let state = match read_i32(&mut input, "peer state")? {
                 0 => PeerState::Looking,
@@ -419,6 +564,68 @@ impl PeerMessage<Bytes> {
     }
 }
 
+/// Reads a count that must lie in `0..=max`.
+fn read_count<B: Buf>(input: &mut B, what: &'static str, max: usize) -> DecodeResult<usize> {
+    let count = read_i32(input, what)?;
+    usize::try_from(count)
+        .ok()
+        .filter(|&n| n <= max)
+        .ok_or_else(|| DecodeError::invalid(what, format!("{count}, at most {max}")))
+}
+
+fn read_learner<B: Buf>(kind: i32, input: &mut B) -> DecodeResult<LearnerMessage> {
+    Ok(match kind {
+        FORWARDED_REQUEST => {
+            let session = read_i64(input, "session id")?;
+            let count = read_count(input, "identity count", MAX_AUTH_IDS)?;
+            let mut auth = Vec::with_capacity(count);
+            for _ in 0..count {
+                auth.push(Id::decode(input)?);
+            }
+            let request = read_buffer_non_null(input, "forwarded request")?;
+            LearnerMessage::Request {
+                session,
+                auth,
+                request,
+            }
+        }
+        CREATE_SESSION => {
+            let session = read_i64(input, "session id")?;
+            let timeout_ms = read_i32(input, "session timeout")?;
+            if input.remaining() < 16 {
+                return Err(DecodeError::invalid("session password", "truncated"));
+            }
+            let mut password = [0u8; 16];
+            input.copy_to_slice(&mut password);
+            LearnerMessage::CreateSession {
+                session,
+                timeout_ms,
+                password,
+            }
+        }
+        TOUCH => {
+            let count = read_count(input, "session count", MAX_SESSIONS_PER_TOUCH)?;
+            if input.remaining() < count * 8 {
+                return Err(DecodeError::invalid("touched sessions", "truncated"));
+            }
+            let sessions = (0..count).map(|_| input.get_i64()).collect();
+            LearnerMessage::Touch { sessions }
+        }
+        SNAPSHOT_CHUNK => LearnerMessage::SnapshotChunk {
+            zxid: read_zxid(input, "snapshot zxid")?,
+            index: read_count(input, "chunk index", i32::MAX as usize)? as u32,
+            last: read_bool(input, "last chunk")?,
+            data: read_buffer_non_null(input, "chunk data")?,
+        },
+        other => {
+            return Err(DecodeError::invalid(
+                "peer message kind",
+                format!("unknown {other}"),
+            ))
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +637,13 @@ mod tests {
         // Every strict prefix is incomplete or invalid, never a panic.
         for cut in 0..out.len() {
             assert!(PeerMessage::decode(&out[..cut]).is_err(), "prefix {cut}");
+        }
+    }
+
+    fn entry(zxid: i64) -> Entry<Bytes> {
+        Entry {
+            zxid,
+            payload: Bytes::from(vec![zxid as u8; 5]),
         }
     }
 
@@ -452,10 +666,6 @@ mod tests {
                 leader: 2,
             },
         }));
-        let entry = |zxid: i64| Entry {
-            zxid,
-            payload: Bytes::from(vec![zxid as u8; 5]),
-        };
         for body in [
             QuorumBody::FollowerInfo {
                 accepted_epoch: 5,
@@ -485,6 +695,52 @@ mod tests {
         ] {
             roundtrip(quorum(body));
         }
+        for m in [
+            LearnerMessage::Request {
+                session: 0x1234,
+                auth: vec![Id::new("ip", "127.0.0.1"), Id::new("digest", "u:h")],
+                request: Bytes::from_static(b"\0\0\0\x01\0\0\0\x05"),
+            },
+            LearnerMessage::CreateSession {
+                session: -7,
+                timeout_ms: 30_000,
+                password: [9; 16],
+            },
+            LearnerMessage::Touch {
+                sessions: vec![1, 2, i64::MIN],
+            },
+            LearnerMessage::Touch { sessions: vec![] },
+            LearnerMessage::SnapshotChunk {
+                zxid: 3 << 32 | 9,
+                index: 4,
+                last: true,
+                data: Bytes::from_static(b"chunk"),
+            },
+        ] {
+            roundtrip(PeerMessage::Learner(m));
+        }
+    }
+
+    #[test]
+    fn payloads_map_and_the_first_failure_stops() {
+        let diff = quorum(QuorumBody::Diff {
+            entries: vec![entry(1), entry(2)],
+        });
+        let lens = diff.clone().try_map(|p| Ok::<_, ()>(p.len())).unwrap();
+        match lens {
+            PeerMessage::Quorum(QuorumMessage {
+                body: QuorumBody::Diff { entries },
+                ..
+            }) => assert_eq!(entries.iter().map(|e| e.zxid).collect::<Vec<_>>(), [1, 2]),
+            other => panic!("{other:?}"),
+        }
+        let mut seen = 0;
+        let failed = diff.try_map(|_| {
+            seen += 1;
+            Err::<(), _>("no")
+        });
+        assert_eq!(failed, Err("no"));
+        assert_eq!(seen, 1);
     }
 
     fn encoded(message: &PeerMessage<Bytes>) -> Vec<u8> {
@@ -537,6 +793,31 @@ mod tests {
         assert!(PeerMessage::decode(&commit).is_err());
         let info = encoded(&quorum(QuorumBody::LeaderInfo { epoch: 1 << 33 }));
         assert!(PeerMessage::decode(&info).is_err());
+
+        // Learner messages: counts over their limits, truncated fields.
+        let mut touch = Vec::new();
+        touch.put_i32(PEER_PROTOCOL_VERSION);
+        touch.put_i32(TOUCH);
+        touch.put_i32(MAX_SESSIONS_PER_TOUCH as i32 + 1);
+        assert!(PeerMessage::decode(&touch).is_err());
+        let mut touch = Vec::new();
+        touch.put_i32(PEER_PROTOCOL_VERSION);
+        touch.put_i32(TOUCH);
+        touch.put_i32(3);
+        touch.put_i64(1);
+        assert!(PeerMessage::decode(&touch).is_err());
+        let create = encoded(&PeerMessage::Learner(LearnerMessage::CreateSession {
+            session: 1,
+            timeout_ms: 1,
+            password: [0; 16],
+        }));
+        assert!(PeerMessage::decode(&create[..create.len() - 1]).is_err());
+        let mut forwarded = Vec::new();
+        forwarded.put_i32(PEER_PROTOCOL_VERSION);
+        forwarded.put_i32(FORWARDED_REQUEST);
+        forwarded.put_i64(1);
+        forwarded.put_i32(MAX_AUTH_IDS as i32 + 1);
+        assert!(PeerMessage::decode(&forwarded).is_err());
     }
 
     #[test]

@@ -35,8 +35,10 @@ pub use codec::{decode_txn, encode_txn, NodeRecord, SessionRecord, SnapshotItem}
 pub use memory::MemoryStorage;
 pub use recover::{recover, Recovered};
 pub use rocks::RocksStorage;
-pub use snapshot::{read_snapshot, write_snapshot, SnapshotSource};
-pub use writer::{LogEvent, LogWriter, Snapshotter};
+pub use snapshot::{
+    encode_chunks, read_snapshot, write_snapshot, SnapshotAssembly, SnapshotSource,
+};
+pub use writer::{LogEvent, LogOp, LogWriter, Snapshotter};
 
 use crate::txn::Txn;
 

@@ -6,7 +6,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
 
-use super::codec::{decode_items, encode_node, encode_session, SessionRecord, SnapshotItem};
+use super::codec::{
+    decode_items, encode_node, encode_session, NodeRecord, SessionRecord, SnapshotItem,
+};
 use super::{SnapshotInfo, Storage, StorageError, StorageResult};
 use crate::tree::{Nodes, Tree};
 
@@ -62,6 +64,79 @@ where
     }
 }
 
+/// The chunks a snapshot is stored as, encoded lazily; a leader sends these
+/// with a SNAP.
+pub fn encode_chunks(source: &SnapshotSource) -> impl Iterator<Item = Vec<u8>> + '_ {
+    Chunks {
+        nodes: source.nodes.iter(),
+        sessions: source.sessions.iter(),
+        buf: BytesMut::with_capacity(CHUNK_BYTES + 4096),
+        _source: std::marker::PhantomData,
+    }
+}
+
+/// A snapshot arriving in chunks (from a leader), decoded as they come.
+#[derive(Debug)]
+pub struct SnapshotAssembly {
+    pub zxid: i64,
+    next_index: u32,
+    complete: bool,
+    nodes: Vec<NodeRecord>,
+    sessions: Vec<SessionRecord>,
+}
+
+impl SnapshotAssembly {
+    pub fn new(zxid: i64) -> Self {
+        SnapshotAssembly {
+            zxid,
+            next_index: 0,
+            complete: false,
+            nodes: Vec::new(),
+            sessions: Vec::new(),
+        }
+    }
+
+    /// Adds chunk `index`; chunks must come in order, none after the last.
+    pub fn push(&mut self, index: u32, last: bool, payload: &[u8]) -> StorageResult<()> {
+        if self.complete || index != self.next_index {
+            return Err(StorageError::Corrupt(format!(
+                "snapshot {:#x}: chunk {index} where {} was due",
+                self.zxid, self.next_index
+            )));
+        }
+        let mut items = Vec::new();
+        decode_items(payload, &mut items).map_err(|e| {
+            StorageError::Corrupt(format!("snapshot {:#x} chunk {index}: {e}", self.zxid))
+        })?;
+        for item in items {
+            match item {
+                SnapshotItem::Node(node) => self.nodes.push(node),
+                SnapshotItem::Session(session) => self.sessions.push(session),
+            }
+        }
+        self.next_index += 1;
+        self.complete = last;
+        Ok(())
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// The tree and sessions, once complete.
+    pub fn finish(self) -> StorageResult<(Tree, Vec<SessionRecord>)> {
+        if !self.complete {
+            return Err(StorageError::Corrupt(format!(
+                "snapshot {:#x}: incomplete",
+                self.zxid
+            )));
+        }
+        let tree = Tree::restore(self.zxid, self.nodes)
+            .map_err(|e| StorageError::Corrupt(format!("snapshot {:#x}: {e}", self.zxid)))?;
+        Ok((tree, self.sessions))
+    }
+}
+
 /// Encodes and stores a snapshot; returns its description.
 pub fn write_snapshot(
     storage: &dyn Storage,
@@ -77,13 +152,7 @@ pub fn write_snapshot(
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64),
     };
-    let mut chunks = Chunks {
-        nodes: source.nodes.iter(),
-        sessions: source.sessions.iter(),
-        buf: BytesMut::with_capacity(CHUNK_BYTES + 4096),
-        _source: std::marker::PhantomData,
-    };
-    storage.put_snapshot(info, &mut chunks)
+    storage.put_snapshot(info, &mut encode_chunks(source))
 }
 
 /// Reads a snapshot back: the tree at its zxid and its sessions. Any damage

@@ -9,7 +9,7 @@
 //! core goes on applying writes meanwhile, and purges old snapshots and log.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -17,33 +17,45 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::{error, info, warn};
 
-use super::{purge, write_snapshot, SnapshotSource, Storage, StorageError};
+use super::{purge, write_snapshot, Epochs, SnapshotSource, Storage, StorageError};
 use crate::failpoint;
 use crate::txn::Txn;
 
 /// At most this many transactions go in one batch.
 const MAX_BATCH: usize = 4096;
 
+/// One storage operation, as ZAB orders them.
+#[derive(Debug)]
+pub enum LogOp {
+    Append(Vec<Arc<Txn>>),
+    /// Remove every log entry above the zxid (ZAB's TRUNC).
+    TruncateAfter(i64),
+    /// Store a snapshot received from the leader, then empty the log.
+    InstallSnapshot(SnapshotSource),
+    SetEpochs(Epochs),
+}
+
 /// What the log writer reports to the core.
 #[derive(Debug)]
 pub enum LogEvent {
-    /// Every submitted transaction up to this zxid is durable.
-    Durable(i64),
-    /// The log could not be written; nothing after the last `Durable` is.
+    /// Every operation submitted up to this number is durable.
+    Persisted(u64),
+    /// Storage could not be written; nothing after the last `Persisted` is.
     Failed(StorageError),
 }
 
 /// Handle on the log writer thread. Submissions are bounded by the core,
-/// which admits at most `maxOutstandingRequests` unanswered requests.
+/// which admits at most `maxOutstandingRequests` unanswered requests and
+/// stops reading peers while storage is behind.
 #[derive(Debug)]
 pub struct LogWriter {
-    tx: Option<mpsc::Sender<Arc<Txn>>>,
+    tx: Option<mpsc::Sender<(u64, LogOp)>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl LogWriter {
     pub fn start(storage: Arc<dyn Storage>, events: UnboundedSender<LogEvent>) -> LogWriter {
-        let (tx, rx) = mpsc::channel::<Arc<Txn>>();
+        let (tx, rx) = mpsc::channel::<(u64, LogOp)>();
         let thread = std::thread::Builder::new()
             .name("zoo-log".into())
             .spawn(move || write_loop(&*storage, rx, events))
@@ -54,9 +66,12 @@ impl LogWriter {
         }
     }
 
-    /// Queues a transaction; false if the writer has stopped.
-    pub fn submit(&self, txn: Arc<Txn>) -> bool {
-        self.tx.as_ref().is_some_and(|tx| tx.send(txn).is_ok())
+    /// Queues operation number `op`; false if the writer has stopped.
+    /// Operations are carried out in the order submitted.
+    pub fn submit(&self, op: u64, what: LogOp) -> bool {
+        self.tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((op, what)).is_ok())
     }
 }
 
@@ -70,26 +85,63 @@ impl Drop for LogWriter {
     }
 }
 
+/// Appends what `batch` holds with one sync, and empties it.
+fn flush(storage: &dyn Storage, batch: &mut Vec<Arc<Txn>>) -> Result<(), StorageError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    failpoint::hit("log.before_write");
+    storage.append(batch)?;
+    failpoint::hit("log.after_sync");
+    batch.clear();
+    Ok(())
+}
+
+/// Carries out one operation other than an append.
+fn execute(storage: &dyn Storage, what: LogOp) -> Result<(), StorageError> {
+    match what {
+        LogOp::Append(_) => unreachable!("appends are batched"),
+        LogOp::TruncateAfter(zxid) => storage.truncate_after(zxid),
+        LogOp::SetEpochs(epochs) => storage.set_epochs(epochs),
+        LogOp::InstallSnapshot(source) => {
+            // The snapshot first: a crash before the log is emptied leaves
+            // entries above it that ZAB treats as this server's own history.
+            write_snapshot(storage, &source)?;
+            storage.truncate_after(-1)
+        }
+    }
+}
+
+/// Group commit: every append that queued while the previous sync ran goes
+/// in one batch; other operations run in their place in the order.
 fn write_loop(
     storage: &dyn Storage,
-    rx: mpsc::Receiver<Arc<Txn>>,
+    rx: mpsc::Receiver<(u64, LogOp)>,
     events: UnboundedSender<LogEvent>,
 ) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Arc<Txn>> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(txn) => batch.push(txn),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+        let mut next = Some(first);
+        let mut done = 0;
+        let result = (|| {
+            while let Some((op, what)) = next.take() {
+                match what {
+                    LogOp::Append(txns) => batch.extend(txns),
+                    other => {
+                        flush(storage, &mut batch)?;
+                        execute(storage, other)?;
+                    }
+                }
+                done = op;
+                if batch.len() < MAX_BATCH {
+                    next = rx.try_recv().ok();
+                }
             }
-        }
-        failpoint::hit("log.before_write");
-        let last = batch.last().expect("non-empty batch").zxid;
-        match storage.append(&batch) {
+            flush(storage, &mut batch)
+        })();
+        match result {
             Ok(()) => {
-                failpoint::hit("log.after_sync");
-                if events.send(LogEvent::Durable(last)).is_err() {
+                if events.send(LogEvent::Persisted(done)).is_err() {
                     return;
                 }
             }
@@ -99,7 +151,6 @@ fn write_loop(
                 return;
             }
         }
-        batch.clear();
     }
 }
 

@@ -382,6 +382,9 @@ impl<P: Clone + fmt::Debug> Zab<P> {
         }
         match message {
             PeerMessage::Notification(n) => self.on_notification(from, n),
+            // The runtime's own traffic; it never reaches here from a runtime
+            // that routes it.
+            PeerMessage::Learner(_) => {}
             PeerMessage::Quorum(m) => match &self.state {
                 State::Looking(_) => {}
                 State::Following(_) => self.follower_step(from, m),
