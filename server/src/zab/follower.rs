@@ -57,12 +57,15 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             started: self.now,
             last_heard: self.now,
         });
-        let accepted_epoch = self.epochs.accepted;
-        let observer = !self.is_voter(self.cfg.id);
-        self.follower_send(QuorumBody::FollowerInfo {
-            accepted_epoch,
-            observer,
-        });
+        let info = self.follower_info();
+        self.follower_send(info);
+    }
+
+    fn follower_info(&self) -> QuorumBody<P> {
+        QuorumBody::FollowerInfo {
+            accepted_epoch: self.epochs.accepted,
+            observer: !self.is_voter(self.cfg.id),
+        }
     }
 
     fn follower(&mut self) -> &mut Follower {
@@ -259,6 +262,13 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         let f = self.follower();
         if f.phase != Phase::Broadcast && now - f.started > init {
             self.abandon_leader("no synchronization within initLimit");
+        } else if f.phase == Phase::Discovery {
+            // The leader may have still been electing when the first copy
+            // came; it ignores a copy of a link's first message it has.
+            let (to, link) = (f.leader, f.link.id);
+            let body = self.follower_info();
+            let message = super::PeerMessage::Quorum(QuorumMessage { link, seq: 0, body });
+            self.send(to, message);
         } else if f.phase == Phase::Broadcast && now - f.last_heard > sync {
             self.abandon_leader("no word from the leader within syncLimit");
         }

@@ -1,0 +1,414 @@
+//! Ensembles of real `zoo-server` processes on loopback: election,
+//! replication through followers, failover when the leader is killed,
+//! rejoining by DIFF and by snapshot, and no service without a quorum.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{free_port, RawClient};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use zoo_wire::*;
+
+/// How long an election or a catch-up may take here.
+const PATIENCE: Duration = Duration::from_secs(40);
+
+struct Member {
+    id: u64,
+    client_port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Member {
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+}
+
+struct Ensemble {
+    _dir: tempfile::TempDir,
+    members: Vec<Member>,
+}
+
+impl Ensemble {
+    /// `n` servers, the last `observers` of them observers, with `settings`
+    /// added to every zoo.cfg; none started.
+    fn new(n: usize, observers: usize, settings: &str) -> Ensemble {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16, u16)> = (0..n)
+            .map(|_| (free_port(), free_port(), free_port()))
+            .collect();
+        let mut servers = String::new();
+        for (i, (_, quorum, election)) in ports.iter().enumerate() {
+            let role = if i >= n - observers { ":observer" } else { "" };
+            servers.push_str(&format!(
+                "server.{}=127.0.0.1:{quorum}:{election}{role}\n",
+                i + 1
+            ));
+        }
+        let members = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (client, _, _))| {
+                let id = i as u64 + 1;
+                let member_dir = dir.path().join(format!("s{id}"));
+                std::fs::create_dir_all(member_dir.join("data")).unwrap();
+                std::fs::write(member_dir.join("data/myid"), format!("{id}\n")).unwrap();
+                std::fs::write(
+                    member_dir.join("zoo.cfg"),
+                    format!(
+                        "tickTime=200\ninitLimit=10\nsyncLimit=5\n\
+                         4lw.commands.whitelist=*\n\
+                         dataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n\
+                         {settings}{servers}",
+                        member_dir.join("data").display()
+                    ),
+                )
+                .unwrap();
+                Member {
+                    id,
+                    client_port: *client,
+                    dir: member_dir,
+                    child: None,
+                }
+            })
+            .collect();
+        Ensemble { _dir: dir, members }
+    }
+
+    fn start(&mut self, i: usize) {
+        let m = &mut self.members[i];
+        assert!(m.child.is_none(), "server {} runs", m.id);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(m.dir.join("server.log"))
+            .unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_zoo-server"))
+            .arg(m.dir.join("zoo.cfg"))
+            .env("RUST_LOG", "info")
+            .env_remove("ZOO_CRASH_AT")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        m.child = Some(child);
+    }
+
+    fn start_all(&mut self) {
+        for i in 0..self.members.len() {
+            self.start(i);
+        }
+    }
+
+    /// kill -9.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.members[i].child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.members[i].dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// What `srvr` says of server `i`'s mode; `None` while it does not serve.
+    async fn mode(&self, i: usize) -> Option<String> {
+        let text = four_letter(self.members[i].addr(), "srvr").await?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("Mode: "))
+            .map(str::to_string)
+    }
+
+    /// Waits until the running servers serve, with one leader among them;
+    /// returns the leader's index.
+    async fn wait_for_leader(&self) -> usize {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let mut leaders = Vec::new();
+            let mut all_serve = true;
+            for (i, m) in self.members.iter().enumerate() {
+                if m.child.is_none() {
+                    continue;
+                }
+                match self.mode(i).await.as_deref() {
+                    Some("leader") => leaders.push(i),
+                    Some("follower" | "observer") => {}
+                    _ => all_serve = false,
+                }
+            }
+            if all_serve && leaders.len() == 1 {
+                return leaders[0];
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no single leader with every running server serving: leaders {leaders:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn logs(&self) -> String {
+        (0..self.members.len())
+            .map(|i| format!("--- server {} ---\n{}", i + 1, tail(&self.log(i), 40)))
+            .collect()
+    }
+}
+
+impl Drop for Ensemble {
+    fn drop(&mut self) {
+        for i in 0..self.members.len() {
+            self.kill(i);
+        }
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A four-letter word's answer, or `None` if the server does not answer.
+async fn four_letter(addr: SocketAddr, word: &str) -> Option<String> {
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        stream.write_all(word.as_bytes()).await.ok()?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.ok()?;
+        Some(out)
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A session on server `i`, retrying while it does not serve.
+async fn connect(ensemble: &Ensemble, i: usize) -> RawClient {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let addr = ensemble.members[i].addr();
+        let attempt = async {
+            TcpStream::connect(addr).await.ok()?;
+            RawClient::connect_with(addr, 0, vec![0; 16], 10_000).await
+        };
+        if let Ok(Some(client)) = tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            return client;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {} takes no session\n{}",
+            i + 1,
+            ensemble.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until server `i` holds `path` (its reads are local, so a
+/// follower sees a write once it has applied it); returns its data.
+async fn wait_for_node(ensemble: &Ensemble, i: usize, path: &str) -> (Option<Vec<u8>>, Stat) {
+    let deadline = Instant::now() + PATIENCE;
+    let mut client = connect(ensemble, i).await;
+    loop {
+        match client.get(path, false).await {
+            Ok((data, stat)) => return (data.map(|d| d.to_vec()), stat),
+            Err(ErrorCode::NoNode) => {}
+            Err(e) => panic!("reading {path} on server {}: {e:?}", i + 1),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "server {} never shows {path}\n{}",
+            i + 1,
+            ensemble.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn followers_of(ensemble: &Ensemble, leader: usize) -> Vec<usize> {
+    (0..ensemble.members.len())
+        .filter(|&i| i != leader && ensemble.members[i].child.is_some())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_servers_replicate_and_survive_the_leader() {
+    let mut ensemble = Ensemble::new(3, 0, "");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    let followers = followers_of(&ensemble, leader);
+
+    // Writes through a follower are forwarded, committed and answered there.
+    let mut c = connect(&ensemble, followers[0]).await;
+    assert_eq!(
+        c.create("/a", b"one", CreateMode::Persistent).await,
+        Ok("/a".into())
+    );
+    // Sequence numbers come from the leader, whichever server is asked.
+    let mut d = connect(&ensemble, followers[1]).await;
+    let s0 = c
+        .create("/a/s-", b"", CreateMode::PersistentSequential)
+        .await;
+    let s1 = d
+        .create("/a/s-", b"", CreateMode::PersistentSequential)
+        .await;
+    assert_eq!(s0, Ok("/a/s-0000000000".into()));
+    assert_eq!(s1, Ok("/a/s-0000000001".into()));
+    // Errors come back through the follower too.
+    assert_eq!(
+        d.create("/a", b"", CreateMode::Persistent).await,
+        Err(ErrorCode::NodeExists)
+    );
+    for i in 0..3 {
+        let (data, stat) = wait_for_node(&ensemble, i, "/a").await;
+        assert_eq!(data.as_deref(), Some(&b"one"[..]), "server {}", i + 1);
+        assert_eq!(stat.czxid >> 32, 1, "the first leader's epoch");
+        wait_for_node(&ensemble, i, "/a/s-0000000001").await;
+    }
+    drop((c, d));
+
+    // The leader dies: the other two elect one of themselves and go on.
+    ensemble.kill(leader);
+    let new_leader = ensemble.wait_for_leader().await;
+    assert_ne!(new_leader, leader);
+    let mut c = connect(&ensemble, followers_of(&ensemble, new_leader)[0]).await;
+    assert_eq!(
+        c.create("/b", b"two", CreateMode::Persistent).await,
+        Ok("/b".into())
+    );
+    let (_, b) = wait_for_node(&ensemble, new_leader, "/b").await;
+    assert!(b.czxid >> 32 >= 2, "a new epoch: {:#x}", b.czxid);
+    let (data, _) = wait_for_node(&ensemble, new_leader, "/a").await;
+    assert_eq!(
+        data.as_deref(),
+        Some(&b"one"[..]),
+        "committed writes survive"
+    );
+
+    // The old leader comes back as a follower and catches up.
+    ensemble.start(leader);
+    let after = ensemble.wait_for_leader().await;
+    assert_ne!(after, leader, "the returning server does not take over");
+    let (data, _) = wait_for_node(&ensemble, leader, "/b").await;
+    assert_eq!(data.as_deref(), Some(&b"two"[..]));
+    assert_eq!(ensemble.mode(leader).await.as_deref(), Some("follower"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_far_behind_is_sent_a_snapshot() {
+    // Only a few committed entries are kept for DIFFs.
+    let mut ensemble = Ensemble::new(3, 0, "commitLogCount=5\n");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    let behind = followers_of(&ensemble, leader)[0];
+    ensemble.kill(behind);
+    let mut c = connect(&ensemble, leader).await;
+    for i in 0..40 {
+        let path = format!("/n{i}");
+        assert_eq!(
+            c.create(&path, b"x", CreateMode::Persistent).await,
+            Ok(path.clone())
+        );
+    }
+    ensemble.start(behind);
+    let (data, _) = wait_for_node(&ensemble, behind, "/n39").await;
+    assert_eq!(data.as_deref(), Some(&b"x"[..]));
+    wait_for_node(&ensemble, behind, "/n0").await;
+    assert!(
+        ensemble
+            .log(behind)
+            .contains("installing the leader's snapshot"),
+        "{}",
+        tail(&ensemble.log(behind), 30)
+    );
+    // Written after the snapshot, it arrives by the broadcast.
+    c.create("/after", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    wait_for_node(&ensemble, behind, "/after").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_servers_serve_with_two_down_and_stop_with_three() {
+    let mut ensemble = Ensemble::new(5, 0, "");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    let mut down: Vec<usize> = followers_of(&ensemble, leader);
+    down.truncate(2);
+    for &i in &down {
+        ensemble.kill(i);
+    }
+    let mut c = connect(&ensemble, leader).await;
+    assert_eq!(
+        c.create("/q", b"", CreateMode::Persistent).await,
+        Ok("/q".into())
+    );
+    drop(c);
+
+    // A third one down: no quorum, and the rest stop serving.
+    let third = followers_of(&ensemble, leader)[0];
+    ensemble.kill(third);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let mut serving = Vec::new();
+        for i in 0..5 {
+            if ensemble.members[i].child.is_some() && ensemble.mode(i).await.is_some() {
+                serving.push(i);
+            }
+        }
+        if serving.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still serving without a quorum: {serving:?}\n{}",
+            ensemble.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let text = four_letter(ensemble.members[leader].addr(), "srvr")
+        .await
+        .unwrap();
+    assert!(text.contains("not currently serving"), "{text}");
+
+    // One back: a quorum again, with the data.
+    ensemble.start(third);
+    ensemble.wait_for_leader().await;
+    wait_for_node(&ensemble, third, "/q").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observer_follows_without_voting() {
+    // Two voters and an observer: one voter down leaves no quorum, whatever
+    // the observer does.
+    let mut ensemble = Ensemble::new(3, 1, "");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    assert_ne!(leader, 2, "an observer never leads");
+    assert_eq!(ensemble.mode(2).await.as_deref(), Some("observer"));
+    let mut c = connect(&ensemble, 2).await;
+    assert_eq!(
+        c.create("/o", b"seen", CreateMode::Persistent).await,
+        Ok("/o".into())
+    );
+    drop(c);
+    let voter = 1 - leader;
+    wait_for_node(&ensemble, voter, "/o").await;
+    ensemble.kill(voter);
+    let deadline = Instant::now() + PATIENCE;
+    while ensemble.mode(leader).await.is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "a leader with only an observer kept serving"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
