@@ -11,6 +11,7 @@
 # Server i listens for clients on 2180+i, for its peers on 2887+i, and
 # reserves 3887+i as its election port (Zoo carries the election on the
 # peer port). Logs go to DIR/sI/server.log; data to DIR/sI/data.
+# ZOO_SERVER_BIN=path uses that zoo-server binary instead of building one.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
@@ -18,7 +19,7 @@ command=${1:-}
 shift || true
 
 server_bin() {
-    echo "$CARGO_TARGET_DIR/release/zoo-server"
+    echo "${ZOO_SERVER_BIN:-$CARGO_TARGET_DIR/release/zoo-server}"
 }
 
 start_one() {
@@ -57,7 +58,9 @@ start)
         echo "N must be between 1 and 9" >&2
         exit 2
     fi
-    cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" --workspace --bins
+    if [[ -z "${ZOO_SERVER_BIN:-}" ]]; then
+        cargo build --release --locked --manifest-path "$ZOO_ROOT/Cargo.toml" --workspace --bins
+    fi
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     servers=""
@@ -117,7 +120,7 @@ restart)
     start_one "$dir" "$id"
     ;;
 *)
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac

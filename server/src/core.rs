@@ -307,8 +307,8 @@ impl Core {
                     Some(LogEvent::Failed(e)) => break Err(e),
                     None => break Err(StorageError::Io("the log writer stopped".into())),
                 },
-                Some((from, message)) = recv_peer(&mut peer_events) => {
-                    self.peer_message(from, message);
+                Some((from, event)) = recv_peer(&mut peer_events) => {
+                    self.peer_event(from, event);
                     self.drive();
                 }
                 event = events.recv(), if admitting => match event {

@@ -412,3 +412,85 @@ async fn an_observer_follows_without_voting() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kazoo_writes_through_a_leader_failover_and_loses_nothing() {
+    use std::io::{BufRead, BufReader};
+    let mut ensemble = Ensemble::new(3, 0, "");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    let hosts: Vec<String> = ensemble
+        .members
+        .iter()
+        .map(|m| m.addr().to_string())
+        .collect();
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let mut writer = std::process::Command::new("/usr/bin/python3")
+        .arg(std::path::Path::new(&manifest).join("tests/kazoo_failover.py"))
+        .arg(hosts.join(","))
+        .arg("8")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = writer.stdout.take().unwrap();
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut acked = Vec::new();
+    // Some writes, then the leader goes, then writing goes on to the end.
+    while acked.len() < 20 {
+        let line = lines.recv().await.expect("the writer stopped early");
+        if let Some(path) = line.strip_prefix("ack ") {
+            acked.push(path.to_string());
+        }
+    }
+    ensemble.kill(leader);
+    let before_kill = acked.len();
+    let mut done = None;
+    while let Some(line) = lines.recv().await {
+        if let Some(path) = line.strip_prefix("ack ") {
+            acked.push(path.to_string());
+        } else if let Some(n) = line.strip_prefix("done ") {
+            done = Some(n.parse::<usize>().unwrap());
+        }
+    }
+    assert!(writer.wait().unwrap().success());
+    assert_eq!(done, Some(acked.len()), "the writer finished");
+    assert!(
+        acked.len() > before_kill,
+        "writes went on after the failover: {} before, {} in all\n{}",
+        before_kill,
+        acked.len(),
+        ensemble.logs()
+    );
+    // Every acknowledged create is on both survivors, sequence numbers are
+    // distinct and increasing.
+    let mut sorted = acked.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted, acked,
+        "acknowledged names increase and never repeat"
+    );
+    for i in followers_of(&ensemble, leader) {
+        for path in [&acked[0], &acked[before_kill - 1], acked.last().unwrap()] {
+            wait_for_node(&ensemble, i, path).await;
+        }
+        let mut c = connect(&ensemble, i).await;
+        let children = c.children("/failover", false).await.unwrap();
+        for path in &acked {
+            let name = path.trim_start_matches("/failover/");
+            assert!(
+                children.iter().any(|c| c == name),
+                "{path} acknowledged, missing on server {}",
+                i + 1
+            );
+        }
+    }
+}

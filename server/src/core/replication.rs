@@ -21,7 +21,7 @@ use zoo_wire::{ErrorCode, Request, RequestBody};
 
 use super::{Core, Origin, Pending};
 use crate::acl::Identities;
-use crate::net::peer::Inbound;
+use crate::net::peer::{Inbound, PeerEvent};
 use crate::prep::{prep, Outstanding, PrepContext};
 use crate::storage::{
     decode_txn, encode_chunks, encode_txn, LogOp, SessionRecord, SnapshotAssembly, SnapshotSource,
@@ -200,8 +200,15 @@ impl Core {
         }
     }
 
-    /// A message from a peer.
-    pub(super) fn peer_message(&mut self, from: ServerId, message: PeerMessage<Bytes>) {
+    /// A message from a peer, or the end of its connection.
+    pub(super) fn peer_event(&mut self, from: ServerId, event: PeerEvent) {
+        match event {
+            PeerEvent::Message(message) => self.peer_message(from, message),
+            PeerEvent::Closed => self.zab.peer_disconnected(from),
+        }
+    }
+
+    fn peer_message(&mut self, from: ServerId, message: PeerMessage<Bytes>) {
         if let PeerMessage::Learner(m) = message {
             return self.learner_message(from, m);
         }

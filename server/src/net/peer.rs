@@ -101,8 +101,17 @@ impl std::fmt::Debug for PeerNet {
 /// signal that tells its reader a newer link replaced it.
 type LiveLinks = HashMap<ServerId, (u64, Arc<Notify>)>;
 
-/// One message from a peer, tagged with who sent it.
-pub type Inbound = (ServerId, PeerMessage<Bytes>);
+/// What arrives from a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerEvent {
+    Message(PeerMessage<Bytes>),
+    /// Its connection to this server closed (and no newer one replaced
+    /// it): the peer stopped, or the network between broke.
+    Closed,
+}
+
+/// One event from a peer, tagged with who it is.
+pub type Inbound = (ServerId, PeerEvent);
 
 impl PeerNet {
     /// Starts accepting on `listener` and dialling every peer.
@@ -288,7 +297,11 @@ async fn accept_loop(
                 };
                 match PeerMessage::decode(&payload) {
                     Ok(message) => {
-                        if inbound.send((peer, message)).await.is_err() {
+                        if inbound
+                            .send((peer, PeerEvent::Message(message)))
+                            .await
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -299,11 +312,18 @@ async fn accept_loop(
                     }
                 }
             }
-            let mut current = lock(&current);
-            if current.get(&peer).is_some_and(|(c, _)| *c == conn) {
-                current.remove(&peer);
-            }
+            let was_current = {
+                let mut current = lock(&current);
+                let was = current.get(&peer).is_some_and(|(c, _)| *c == conn);
+                if was {
+                    current.remove(&peer);
+                }
+                was
+            };
             debug!(peer, "peer connection closed");
+            if was_current {
+                let _ = inbound.send((peer, PeerEvent::Closed)).await;
+            }
         });
     }
 }
@@ -447,7 +467,7 @@ mod tests {
             let (from, m) = in2.recv().await.unwrap();
             assert_eq!(from, 1);
             match m {
-                PeerMessage::Quorum(q) => assert_eq!(q.seq, seq),
+                PeerEvent::Message(PeerMessage::Quorum(q)) => assert_eq!(q.seq, seq),
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -489,7 +509,10 @@ mod tests {
         let stats = _n1.stats();
         assert_eq!(stats.refused.load(Ordering::Relaxed), 2);
         assert_eq!(stats.malformed.load(Ordering::Relaxed), 2);
-        assert!(in1.try_recv().is_err(), "nothing was delivered");
+        // No message was delivered; the members' broken links were reported.
+        while let Ok(event) = in1.try_recv() {
+            assert_eq!(event, (2, PeerEvent::Closed));
+        }
 
         // The real member 2 still gets through.
         let (n2, _in2) = PeerNet::start(l2, PeerNetConfig::new(2, members)).unwrap();
@@ -532,7 +555,10 @@ mod tests {
         write_frame(&mut frame, &Encoded(&notification(41)));
         older.write_all(&frame).await.unwrap();
         // Delivered, so the older link is registered before the newer one.
-        assert_eq!(in1.recv().await.unwrap(), (2, notification(41)));
+        assert_eq!(
+            in1.recv().await.unwrap(),
+            (2, PeerEvent::Message(notification(41)))
+        );
         let mut newer = TcpStream::connect(&a1).await.unwrap();
         newer.write_all(&handshake(2)).await.unwrap();
         assert_closed(&mut older).await;
@@ -540,6 +566,9 @@ mod tests {
         write_frame(&mut frame, &Encoded(&notification(42)));
         newer.write_all(&frame).await.unwrap();
         let (from, m) = in1.recv().await.unwrap();
-        assert_eq!((from, m), (2, notification(42)));
+        assert_eq!((from, m), (2, PeerEvent::Message(notification(42))));
+        // The replaced link's end was not reported; the current one's is.
+        drop(newer);
+        assert_eq!(in1.recv().await.unwrap(), (2, PeerEvent::Closed));
     }
 }

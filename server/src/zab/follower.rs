@@ -89,7 +89,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
     }
 
     /// The link or the leader misbehaved: look for a leader again.
-    fn abandon_leader(&mut self, why: &str) {
+    pub(super) fn abandon_leader(&mut self, why: &str) {
         tracing::warn!(server = self.cfg.id, why, "leaving the leader");
         self.become_looking();
     }

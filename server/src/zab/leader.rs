@@ -442,6 +442,19 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         }
     }
 
+    /// A follower's connection closed: it is forgotten until it opens a new
+    /// link, and a leader left without a quorum steps down.
+    pub(super) fn drop_follower(&mut self, id: ServerId) {
+        if self.leader().peers.remove(&id).is_none() {
+            return;
+        }
+        tracing::info!(server = self.cfg.id, peer = id, "follower disconnected");
+        if self.leader_ref().phase == Phase::Broadcast && self.voters_at(Stage::Ready) < self.quorum
+        {
+            self.step_down("lost the quorum");
+        }
+    }
+
     pub(super) fn leader_tick(&mut self) {
         let (now, init, sync) = (
             self.now,

@@ -393,6 +393,21 @@ impl<P: Clone + fmt::Debug> Zab<P> {
         }
     }
 
+    /// The runtime saw `peer`'s connection close: a follower gives up its
+    /// leader at once, a leader drops the follower, rather than waiting
+    /// out `syncLimit` (as a ZooKeeper server does when a socket closes).
+    pub fn peer_disconnected(&mut self, peer: ServerId) {
+        match &self.state {
+            State::Looking(_) => {}
+            State::Following(f) => {
+                if f.leader == peer {
+                    self.abandon_leader("the connection from the leader closed");
+                }
+            }
+            State::Leading(_) => self.drop_follower(peer),
+        }
+    }
+
     /// Storage finished every operation up to `op`.
     pub fn persisted(&mut self, op: u64) {
         while let Some(&(id, what)) = self.pending_ops.front() {
