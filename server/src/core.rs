@@ -138,6 +138,16 @@ enum Pending {
         cxid: i32,
         origin: Origin,
     },
+    /// A follower's `sync`: answered once the tree holds what the leader
+    /// had proposed when asked (`until`, unknown until the leader answers).
+    Sync {
+        conn: ConnId,
+        session: i64,
+        xid: i32,
+        body: RequestBody,
+        received: Instant,
+        until: Option<i64>,
+    },
     /// A read behind its connection's earlier requests.
     Read {
         conn: ConnId,
@@ -606,6 +616,7 @@ impl Core {
     /// A committed transaction: applies it, answers whoever waits for it
     /// here, then the reads that queued behind it.
     fn committed(&mut self, txn: &Arc<Txn>) {
+        self.serve_queued_reads();
         let ours = match self.inflight.front() {
             Some(Pending::Write { txn: t, .. }) => t.zxid == txn.zxid,
             Some(Pending::Forwarded { session, cxid, .. }) => {
@@ -629,19 +640,39 @@ impl Core {
         self.serve_queued_reads();
     }
 
-    /// Answers the reads at the front of the in-flight queue: the writes
-    /// they waited for are applied.
+    /// Answers the reads at the front of the in-flight queue, whose writes
+    /// are applied, and the syncs whose point the tree has reached.
     fn serve_queued_reads(&mut self) {
-        while let Some(Pending::Read { .. }) = self.inflight.front() {
-            let Some(Pending::Read {
-                conn,
-                session,
-                xid,
-                body,
-                received,
-            }) = self.inflight.pop_front()
-            else {
-                unreachable!("the front is a read");
+        loop {
+            let ready = match self.inflight.front() {
+                Some(Pending::Read { .. }) => true,
+                Some(Pending::Sync { until, .. }) => {
+                    until.is_some_and(|z| self.tree.last_zxid() >= z)
+                }
+                _ => false,
+            };
+            if !ready {
+                return;
+            }
+            let (conn, session, xid, body, received) = match self.inflight.pop_front() {
+                Some(
+                    Pending::Read {
+                        conn,
+                        session,
+                        xid,
+                        body,
+                        received,
+                    }
+                    | Pending::Sync {
+                        conn,
+                        session,
+                        xid,
+                        body,
+                        received,
+                        ..
+                    },
+                ) => (conn, session, xid, body, received),
+                _ => unreachable!("the front is a read or a sync"),
             };
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.queued = c.queued.saturating_sub(1);
@@ -825,6 +856,12 @@ impl Core {
                 },
             };
             if !self.forward(conn, session, request, origin) {
+                self.close_conn(conn);
+            }
+            return;
+        }
+        if !self.is_leader() && matches!(request.body, RequestBody::Sync(_)) {
+            if !self.forward_sync(conn, session, request, received) {
                 self.close_conn(conn);
             }
             return;

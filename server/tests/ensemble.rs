@@ -267,6 +267,21 @@ async fn three_servers_replicate_and_survive_the_leader() {
         d.create("/a", b"", CreateMode::Persistent).await,
         Err(ErrorCode::NodeExists)
     );
+    // sync on a follower: its next read sees what the leader had written.
+    let mut at_leader = connect(&ensemble, leader).await;
+    for round in 0..20 {
+        let path = format!("/synced{round}");
+        at_leader
+            .create(&path, b"", CreateMode::Persistent)
+            .await
+            .unwrap();
+        let (h, _) = d
+            .call(RequestBody::Sync(SyncRequest { path: path.clone() }))
+            .await;
+        assert_eq!(h.err, ErrorCode::Ok);
+        assert!(d.get(&path, false).await.is_ok(), "{path} after sync");
+    }
+    drop(at_leader);
     for i in 0..3 {
         let (data, stat) = wait_for_node(&ensemble, i, "/a").await;
         assert_eq!(data.as_deref(), Some(&b"one"[..]), "server {}", i + 1);

@@ -167,6 +167,11 @@ pub enum LearnerMessage {
     },
     /// Follower → leader: sessions with client activity since the last one.
     Touch { sessions: Vec<i64> },
+    /// Follower → leader: a client's `sync`; answered with [`LearnerMessage::Synced`].
+    Sync { session: i64, cxid: i32 },
+    /// Leader → follower: the follower may answer that `sync` once it has
+    /// applied `zxid`, the last the leader had proposed when it was asked.
+    Synced { session: i64, cxid: i32, zxid: Zxid },
     /// Leader → follower: one piece, in order, of the state sent with a SNAP
     /// for `zxid`; `last` ends it.
     SnapshotChunk {
@@ -278,6 +283,8 @@ const FORWARDED_REQUEST: i32 = 30;
 const CREATE_SESSION: i32 = 31;
 const TOUCH: i32 = 32;
 const SNAPSHOT_CHUNK: i32 = 33;
+const SYNC: i32 = 34;
+const SYNCED: i32 = 35;
 
 fn state_code(state: PeerState) -> i32 {
     match state {
@@ -426,6 +433,21 @@ impl PeerMessage<Bytes> {
                     for s in sessions {
                         out.put_i64(*s);
                     }
+                }
+                LearnerMessage::Sync { session, cxid } => {
+                    out.put_i32(SYNC);
+                    out.put_i64(*session);
+                    out.put_i32(*cxid);
+                }
+                LearnerMessage::Synced {
+                    session,
+                    cxid,
+                    zxid,
+                } => {
+                    out.put_i32(SYNCED);
+                    out.put_i64(*session);
+                    out.put_i32(*cxid);
+                    out.put_i64(*zxid);
                 }
                 LearnerMessage::SnapshotChunk {
                     zxid,
@@ -611,6 +633,15 @@ fn read_learner<B: Buf>(kind: i32, input: &mut B) -> DecodeResult<LearnerMessage
             let sessions = (0..count).map(|_| input.get_i64()).collect();
             LearnerMessage::Touch { sessions }
         }
+        SYNC => LearnerMessage::Sync {
+            session: read_i64(input, "session id")?,
+            cxid: read_i32(input, "xid")?,
+        },
+        SYNCED => LearnerMessage::Synced {
+            session: read_i64(input, "session id")?,
+            cxid: read_i32(input, "xid")?,
+            zxid: read_zxid(input, "zxid")?,
+        },
         SNAPSHOT_CHUNK => LearnerMessage::SnapshotChunk {
             zxid: read_zxid(input, "snapshot zxid")?,
             index: read_count(input, "chunk index", i32::MAX as usize)? as u32,
@@ -710,6 +741,15 @@ mod tests {
                 sessions: vec![1, 2, i64::MIN],
             },
             LearnerMessage::Touch { sessions: vec![] },
+            LearnerMessage::Sync {
+                session: 5,
+                cxid: 77,
+            },
+            LearnerMessage::Synced {
+                session: 5,
+                cxid: 77,
+                zxid: 2 << 32 | 4,
+            },
             LearnerMessage::SnapshotChunk {
                 zxid: 3 << 32 | 9,
                 index: 4,

@@ -272,9 +272,42 @@ impl Core {
                     self.incoming = None;
                 }
             }
+            LearnerMessage::Synced {
+                session,
+                cxid,
+                zxid,
+            } => {
+                if self.leader_id() != Some(from) {
+                    return;
+                }
+                let waiting = self.inflight.iter_mut().find_map(|p| match p {
+                    Pending::Sync {
+                        session: s,
+                        xid,
+                        until: until @ None,
+                        ..
+                    } if *s == session && *xid == cxid => Some(until),
+                    _ => None,
+                });
+                if let Some(until) = waiting {
+                    *until = Some(zxid);
+                }
+                self.serve_queued_reads();
+            }
             _ if !from_follower || !self.serving() => {
                 // A follower's traffic reached a server that is not its
                 // leader now; the follower's clients time out and retry.
+            }
+            LearnerMessage::Sync { session, cxid } => {
+                // Everything proposed so far: the follower answers once it has
+                // applied that much, so the client reads at least this.
+                let zxid = self.zab.last_zxid();
+                let reply = LearnerMessage::Synced {
+                    session,
+                    cxid,
+                    zxid,
+                };
+                self.send_learner(from, reply);
             }
             LearnerMessage::Touch { sessions } => {
                 let now = self.now_ms();
@@ -373,6 +406,38 @@ impl Core {
             session,
             cxid,
             origin,
+        });
+        true
+    }
+
+    /// A client's `sync` on a follower: the leader says how far to catch up.
+    pub(super) fn forward_sync(
+        &mut self,
+        conn: u64,
+        session: i64,
+        request: Request,
+        received: std::time::Instant,
+    ) -> bool {
+        let Some(leader) = self.leader_id() else {
+            return false;
+        };
+        let message = LearnerMessage::Sync {
+            session,
+            cxid: request.xid,
+        };
+        if !self.send_learner(leader, message) {
+            return false;
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queued += 1;
+        }
+        self.inflight.push_back(Pending::Sync {
+            conn,
+            session,
+            xid: request.xid,
+            body: request.body,
+            received,
+            until: None,
         });
         true
     }
