@@ -170,7 +170,7 @@ pub struct Core {
     snapshots: Snapshotter,
     /// Replication: the ZAB state machine, this server's role in it, and the
     /// links to the other members (none in an ensemble of one).
-    zab: Zab<Arc<Txn>>,
+    pub(crate) zab: Zab<Arc<Txn>>,
     pub(crate) role: Role,
     peers: Option<PeerNet>,
     /// A snapshot arriving from the leader, chunk by chunk.

@@ -181,7 +181,7 @@ impl Core {
             return NOT_SERVING.to_string();
         }
         let l = &self.stats.latency;
-        let lines: Vec<(&str, String)> = vec![
+        let mut lines: Vec<(&str, String)> = vec![
             ("version", version_line()),
             ("server_state", self.mode().into()),
             ("avg_latency", l.avg_text()),
@@ -224,6 +224,12 @@ impl Core {
             ("non_mtls_remote_conn_count", "0".into()),
             ("non_mtls_local_conn_count", "0".into()),
         ];
+        // As ZooKeeper's leader adds them.
+        if let Some((followers, synced)) = self.zab.follower_counts() {
+            lines.push(("learners", followers.to_string()));
+            lines.push(("synced_followers", synced.to_string()));
+            lines.push(("pending_syncs", "0".into()));
+        }
         lines
             .into_iter()
             .map(|(k, v)| format!("zk_{k}\t{v}\n"))

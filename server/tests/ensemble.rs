@@ -356,6 +356,11 @@ async fn five_servers_serve_with_two_down_and_stop_with_three() {
     let mut ensemble = Ensemble::new(5, 0, "");
     ensemble.start_all();
     let leader = ensemble.wait_for_leader().await;
+    let mntr = four_letter(ensemble.members[leader].addr(), "mntr")
+        .await
+        .unwrap();
+    assert!(mntr.contains("zk_server_state\tleader"), "{mntr}");
+    assert!(mntr.contains("zk_synced_followers\t4"), "{mntr}");
     let mut down: Vec<usize> = followers_of(&ensemble, leader);
     down.truncate(2);
     for &i in &down {

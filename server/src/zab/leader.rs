@@ -442,6 +442,21 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         }
     }
 
+    /// On a leader: the followers (observers included) linked to it, and
+    /// those of them synchronized and receiving proposals.
+    pub fn follower_counts(&self) -> Option<(usize, usize)> {
+        match &self.state {
+            State::Leading(l) => Some((
+                l.peers.len(),
+                l.peers
+                    .values()
+                    .filter(|p| p.stage >= Stage::Synced)
+                    .count(),
+            )),
+            _ => None,
+        }
+    }
+
     /// A follower's connection closed: it is forgotten until it opens a new
     /// link, and a leader left without a quorum steps down.
     pub(super) fn drop_follower(&mut self, id: ServerId) {
