@@ -300,7 +300,7 @@ impl Core {
         let tick = Duration::from_millis(u64::from(self.config.tick_time_ms).clamp(10, 1000) / 2);
         let mut ticker = tokio::time::interval(tick);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let zab_tick = Duration::from_millis(u64::from(self.config.tick_time_ms).max(10));
+        let zab_tick = Duration::from_millis(crate::zab_tick_ms(&self.config));
         let mut zab_ticker = tokio::time::interval(zab_tick);
         zab_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         self.drive();

@@ -76,15 +76,33 @@ pub fn zab_config(config: &Config) -> zab::ZabConfig {
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let per_tick = zab_ticks_per_tick(config);
     zab::ZabConfig {
         id,
         members,
         incarnation: now_ms & 0x7fff_ffff,
-        init_limit_ticks: u64::from(config.init_limit),
-        sync_limit_ticks: u64::from(config.sync_limit),
-        finalize_ticks: 1,
+        init_limit_ticks: u64::from(config.init_limit) * per_tick,
+        sync_limit_ticks: u64::from(config.sync_limit) * per_tick,
+        // ZooKeeper's finalizeWait: 200 ms for a better vote to arrive.
+        finalize_ticks: (FINALIZE_WAIT_MS / zab_tick_ms(config)).max(1),
         retained_entries: config.commit_log_count,
     }
+}
+
+/// ZAB's clock runs finer than `tickTime`, so that an election's short waits
+/// do not take whole ticks; `initLimit` and `syncLimit` keep their meaning.
+const ZAB_TICK_TARGET_MS: u64 = 50;
+
+/// How long an election waits for a better vote once a quorum agrees.
+const FINALIZE_WAIT_MS: u64 = 200;
+
+fn zab_ticks_per_tick(config: &Config) -> u64 {
+    (u64::from(config.tick_time_ms) / ZAB_TICK_TARGET_MS).max(1)
+}
+
+/// The period of ZAB's tick: `tickTime` divided evenly into about 50 ms.
+pub fn zab_tick_ms(config: &Config) -> u64 {
+    (u64::from(config.tick_time_ms) / zab_ticks_per_tick(config)).max(1)
 }
 
 /// Listens on this server's quorum port and links to the other members;
