@@ -514,3 +514,36 @@ async fn kazoo_writes_through_a_leader_failover_and_loses_nothing() {
         }
     }
 }
+
+/// One round of the failover comparison, so that the script keeps working;
+/// its figures are read by people, not checked here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failover_script_runs() {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let script = std::path::Path::new(&manifest).join("../scripts/failover.sh");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(script)
+            .arg("1")
+            .env("ZOO_SERVER_BIN", env!("CARGO_BIN_EXE_zoo-server"))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("zoo        round 1: writes again"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("zookeeper  round 1: writes again"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("median failover: Zoo "), "{stdout}");
+}
