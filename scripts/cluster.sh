@@ -31,23 +31,7 @@ start_one() {
 }
 
 srvr() {
-    local port=$1
-    # A four-letter word: the answer, or nothing if the server is down.
-    python3 - "$port" <<'EOF'
-import socket, sys
-try:
-    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
-    s.sendall(b"srvr")
-    out = b""
-    while True:
-        chunk = s.recv(4096)
-        if not chunk:
-            break
-        out += chunk
-    print(out.decode(errors="replace"), end="")
-except OSError:
-    pass
-EOF
+    python3 "$ZOO_ROOT/scripts/four_letter.py" "$1" srvr
 }
 
 case "$command" in

@@ -13,7 +13,6 @@ Usage: failover.py ZOO_SERVER_BINARY [ROUNDS]
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,25 +24,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import ConnectionLoss, SessionExpiredError
 from kazoo.retry import KazooRetry
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from four_letter import mode as srvr_mode  # noqa: E402
+
 ZK_CLASSPATH = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar"
-
-
-def srvr_mode(port):
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.sendall(b"srvr")
-            out = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                out += chunk
-    except OSError:
-        return None
-    for line in out.decode(errors="replace").splitlines():
-        if line.startswith("Mode: "):
-            return line[len("Mode: "):]
-    return None
 
 
 class Ensemble:
