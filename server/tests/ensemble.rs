@@ -547,3 +547,78 @@ async fn the_failover_script_runs() {
     );
     assert!(stdout.contains("median failover: Zoo "), "{stdout}");
 }
+
+fn signal(ensemble: &Ensemble, i: usize, sig: &str) {
+    let pid = ensemble.members[i].child.as_ref().unwrap().id();
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_with_a_lone_proposal_truncates_it_on_return() {
+    let mut ensemble = Ensemble::new(3, 0, "");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    let followers = followers_of(&ensemble, leader);
+    let mut c = connect(&ensemble, leader).await;
+    c.create("/before", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    for &f in &followers {
+        wait_for_node(&ensemble, f, "/before").await;
+    }
+
+    // The followers freeze, so that the leader logs a proposal nobody else
+    // reads, and dies before it could commit it. The followers die too:
+    // what their sockets held unread goes with them.
+    for &f in &followers {
+        signal(&ensemble, f, "STOP");
+    }
+    c.send(RequestBody::Create(CreateRequest {
+        path: "/lost".into(),
+        data: None,
+        acl: Some(Acl::open_unsafe()),
+        flags: CreateMode::Persistent.as_i32(),
+    }))
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    ensemble.kill(leader);
+    drop(c);
+    for &f in &followers {
+        ensemble.kill(f);
+        ensemble.start(f);
+    }
+
+    // The other two go on in a new epoch.
+    let new_leader = ensemble.wait_for_leader().await;
+    let mut c = connect(&ensemble, new_leader).await;
+    c.create("/after", b"", CreateMode::Persistent)
+        .await
+        .unwrap();
+    drop(c);
+
+    // The old leader returns: its proposal is cut from its log.
+    ensemble.start(leader);
+    ensemble.wait_for_leader().await;
+    wait_for_node(&ensemble, leader, "/after").await;
+    for i in 0..3 {
+        let mut c = connect(&ensemble, i).await;
+        assert_eq!(
+            c.get("/lost", false).await.err(),
+            Some(ErrorCode::NoNode),
+            "server {} holds a write that was never acknowledged",
+            i + 1
+        );
+    }
+    assert!(
+        ensemble
+            .log(leader)
+            .contains("truncating the log after the leader's history"),
+        "{}",
+        tail(&ensemble.log(leader), 30)
+    );
+}

@@ -97,7 +97,13 @@ impl Core {
             StoreOp::Append(entries) => {
                 LogOp::Append(entries.into_iter().map(|e| e.payload).collect())
             }
-            StoreOp::TruncateAfter(zxid) => LogOp::TruncateAfter(zxid),
+            StoreOp::TruncateAfter(zxid) => {
+                info!(
+                    zxid = format!("{zxid:#x}"),
+                    "truncating the log after the leader's history"
+                );
+                LogOp::TruncateAfter(zxid)
+            }
             StoreOp::SetEpochs(epochs) => LogOp::SetEpochs(epochs),
             StoreOp::InstallSnapshot(zxid) => match self.install_snapshot(zxid) {
                 Some(source) => LogOp::InstallSnapshot(source),
