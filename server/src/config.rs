@@ -84,6 +84,11 @@ pub struct Config {
     /// that is a little behind up to date with a DIFF instead of a snapshot
     /// (ZooKeeper's `zookeeper.commitLogCount`).
     pub commit_log_count: usize,
+    /// `readonlymode.enabled`: without a quorum, serve reads to clients that
+    /// allow a read-only server.
+    pub read_only_enabled: bool,
+    /// `peerType=observer`: this server must be an observer in `server.N`.
+    pub peer_type_observer: bool,
     /// A snapshot is taken after about this many transactions (randomized
     /// between half and all of it per server, as ZooKeeper does).
     pub snap_count: u64,
@@ -123,6 +128,8 @@ impl Default for Config {
             server_id: 0,
             peers: Vec::new(),
             commit_log_count: 500,
+            read_only_enabled: false,
+            peer_type_observer: false,
             snap_count: 100_000,
             snap_retain_count: 3,
             purge_interval_hours: 0,
@@ -161,10 +168,15 @@ impl Config {
                 text.trim()
             ))
         })?;
-        if !self.peers.iter().any(|p| p.id == id) {
+        let Some(me) = self.peers.iter().find(|p| p.id == id) else {
             return Err(ConfigError::Invalid(format!(
                 "{}: server id {id} has no server.{id} line",
                 path.display()
+            )));
+        };
+        if self.peer_type_observer && !me.observer {
+            return Err(ConfigError::Invalid(format!(
+                "peerType=observer, but server.{id} is not marked :observer"
             )));
         }
         self.server_id = id;
@@ -264,11 +276,21 @@ impl Config {
                     config.purge_interval_hours = number(key)?.clamp(0, 24 * 365) as u32
                 }
                 // Accepted for zoo.cfg compatibility; their features come later.
-                "admin.enableServer"
-                | "standaloneEnabled"
-                | "reconfigEnabled"
-                | "readonlymode.enabled"
-                | "peerType" => {}
+                "admin.enableServer" | "standaloneEnabled" | "reconfigEnabled" => {}
+                "readonlymode.enabled" => {
+                    config.read_only_enabled = parse_bool(value).map_err(bad)?
+                }
+                "peerType" => {
+                    config.peer_type_observer = match value {
+                        "observer" => true,
+                        "participant" => false,
+                        _ => {
+                            return Err(bad(format!(
+                                "peerType must be observer or participant, found {value:?}"
+                            )))
+                        }
+                    }
+                }
                 _ if key.starts_with("server.") => {
                     config.peers.push(parse_peer(key, value).map_err(bad)?);
                 }
@@ -422,6 +444,44 @@ mod tests {
         );
         assert!(Config::parse("minSessionTimeout=9000\nmaxSessionTimeout=100\n", "c").is_err());
         assert!(Config::parse("tickTime=0\n", "c").is_err());
+    }
+
+    #[test]
+    fn ensemble_settings_and_myid() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "dataDir={}\nserver.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2889:3889\n\
+             server.3=127.0.0.1:2890:3890:observer\nreadonlymode.enabled=true\n",
+            dir.path().display()
+        );
+        let mut config = Config::parse(&text, "c").unwrap();
+        assert!(config.read_only_enabled);
+        let err = config.read_myid().unwrap_err().to_string();
+        assert!(err.contains("myid"), "a missing myid is named: {err}");
+        std::fs::write(dir.path().join("myid"), "2\n").unwrap();
+        config.read_myid().unwrap();
+        assert_eq!(config.server_id, 2);
+        std::fs::write(dir.path().join("myid"), "7\n").unwrap();
+        let err = config.read_myid().unwrap_err().to_string();
+        assert!(err.contains("no server.7 line"), "{err}");
+
+        // peerType=observer must agree with the server's own line.
+        let mut observer = Config::parse(&format!("{text}peerType=observer\n"), "c").unwrap();
+        std::fs::write(dir.path().join("myid"), "2\n").unwrap();
+        let err = observer.read_myid().unwrap_err().to_string();
+        assert!(err.contains("not marked :observer"), "{err}");
+        std::fs::write(dir.path().join("myid"), "3\n").unwrap();
+        observer.read_myid().unwrap();
+
+        for bad in [
+            "server.0=127.0.0.1:1:2\n",
+            "server.256=127.0.0.1:1:2\n",
+            "server.1=127.0.0.1:1:2\nserver.1=127.0.0.1:3:4\n",
+            "server.1=127.0.0.1:1:2:observer\n",
+            "peerType=leader\n",
+        ] {
+            assert!(Config::parse(bad, "c").is_err(), "{bad} accepted");
+        }
     }
 
     #[test]

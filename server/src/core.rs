@@ -17,6 +17,7 @@
 //! server's backpressure. Each connection's outbound queue is bounded too: a
 //! client that does not read its replies is disconnected.
 
+mod read_only;
 mod replication;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -91,6 +92,8 @@ pub(crate) struct Conn {
     /// This connection's entries in the in-flight queue: while there are
     /// any, its reads queue behind them.
     queued: u32,
+    /// Accepted by a server without a quorum in read-only mode.
+    read_only: bool,
 }
 
 /// Who waits for a transaction's outcome.
@@ -181,6 +184,9 @@ pub struct Core {
     since_compact: usize,
     /// Whether clients are served, for whoever waits for it.
     serving_tx: tokio::sync::watch::Sender<bool>,
+    /// Sessions a read-only server made for its own clients: never
+    /// replicated, gone with their connection or once the quorum is back.
+    local_sessions: HashSet<i64>,
     outstanding: Outstanding,
     inflight: VecDeque<Pending>,
     /// Transactions applied since the last snapshot began, and the count at
@@ -248,6 +254,7 @@ impl Core {
             touched: HashSet::new(),
             since_compact: 0,
             serving_tx: tokio::sync::watch::Sender::new(false),
+            local_sessions: HashSet::new(),
             outstanding: Outstanding::default(),
             inflight: VecDeque::new(),
             // A restart that replays the log snapshots once it has, as
@@ -450,6 +457,10 @@ impl Core {
                 if self.session_conn.get(&session) == Some(&conn) {
                     self.session_conn.remove(&session);
                 }
+                // A read-only server's own sessions end with their connection.
+                if self.local_sessions.remove(&session) {
+                    self.sessions.remove(session);
+                }
             }
             debug!(conn, session = c.session.unwrap_or(0), "connection closed");
         }
@@ -472,9 +483,13 @@ impl Core {
                 ids: Identities::new(remote.ip()),
                 stats: ConnStats::new(wall_ms()),
                 queued: 0,
+                read_only: false,
             },
         );
         if !self.serving() {
+            if self.read_only_mode() && req.read_only == Some(true) {
+                return self.connect_read_only(conn, req);
+            }
             info!(
                 conn,
                 "not serving clients now (no quorum); connection closed"
@@ -836,8 +851,15 @@ impl Core {
             );
             return;
         }
-        self.touched.insert(session);
-        if !self.is_leader()
+        let read_only = self.conns.get(&conn).is_some_and(|c| c.read_only);
+        if read_only && (is_write(&request.body) || request.body == RequestBody::CloseSession) {
+            return self.refuse_in_read_only(conn, session, request);
+        }
+        if !read_only {
+            self.touched.insert(session);
+        }
+        if !read_only
+            && !self.is_leader()
             && (is_write(&request.body) || request.body == RequestBody::CloseSession)
         {
             if request.body == RequestBody::CloseSession {
@@ -860,7 +882,7 @@ impl Core {
             }
             return;
         }
-        if !self.is_leader() && matches!(request.body, RequestBody::Sync(_)) {
+        if !read_only && !self.is_leader() && matches!(request.body, RequestBody::Sync(_)) {
             if !self.forward_sync(conn, session, request, received) {
                 self.close_conn(conn);
             }

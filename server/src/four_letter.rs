@@ -79,6 +79,9 @@ impl Core {
         if self.config.peers.len() <= 1 {
             return "standalone";
         }
+        if self.read_only_mode() {
+            return "read-only";
+        }
         match self.role {
             Role::Leading { .. } => "leader",
             Role::Following { .. } if self.is_observer() => "observer",
@@ -96,7 +99,7 @@ impl Core {
 
     /// `srvr`, or `stat` with the client list when `asking` is given.
     fn srvr(&self, asking: Option<SocketAddr>) -> String {
-        if !self.serving() {
+        if !self.serving() && !self.read_only_mode() {
             return NOT_SERVING.to_string();
         }
         let mut out = String::new();

@@ -622,3 +622,79 @@ async fn a_leader_cut_off_with_a_lone_proposal_truncates_it_on_return() {
         tail(&ensemble.log(leader), 30)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_quorum_a_read_only_server_serves_reads_to_clients_that_allow_it() {
+    let mut ensemble = Ensemble::new(3, 0, "readonlymode.enabled=true\n");
+    ensemble.start_all();
+    let leader = ensemble.wait_for_leader().await;
+    let mut c = connect(&ensemble, leader).await;
+    c.create("/ro", b"kept", CreateMode::Persistent)
+        .await
+        .unwrap();
+    drop(c);
+    let alone = followers_of(&ensemble, leader)[0];
+    wait_for_node(&ensemble, alone, "/ro").await;
+    for i in 0..3 {
+        if i != alone {
+            ensemble.kill(i);
+        }
+    }
+    let deadline = Instant::now() + PATIENCE;
+    while ensemble.mode(alone).await.as_deref() != Some("read-only") {
+        assert!(Instant::now() < deadline, "{}", ensemble.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A client that does not accept a read-only server is turned away.
+    let plain = RawClient::connect_with(ensemble.members[alone].addr(), 0, vec![0; 16], 10_000);
+    assert!(plain.await.is_none(), "a read-write client was taken");
+
+    // kazoo with read_only=True reads, and its writes are refused.
+    let script = r#"
+import sys
+from kazoo.client import KazooClient
+from kazoo.exceptions import NotReadOnlyCallError
+zk = KazooClient(hosts=sys.argv[1], read_only=True, timeout=10)
+zk.start(timeout=20)
+data, _ = zk.get("/ro")
+assert data == b"kept", data
+try:
+    zk.create("/new", b"")
+    print("write accepted")
+except NotReadOnlyCallError:
+    print("write refused")
+zk.stop()
+print("read-only ok")
+"#;
+    let addr = ensemble.members[alone].addr().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/python3")
+            .arg("-c")
+            .arg(script)
+            .arg(addr)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("write refused"), "{stdout}");
+    assert!(stdout.contains("read-only ok"), "{stdout}");
+
+    // A quorum again: the server takes writes.
+    let back = (0..3).find(|&i| i != alone).unwrap();
+    ensemble.start(back);
+    ensemble.wait_for_leader().await;
+    let mut c = connect(&ensemble, alone).await;
+    c.create("/rw", b"", CreateMode::Persistent).await.unwrap();
+    assert_eq!(
+        c.get("/new", false).await.err(),
+        Some(ErrorCode::NoNode),
+        "the refused write stays refused"
+    );
+}

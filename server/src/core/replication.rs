@@ -197,6 +197,7 @@ impl Core {
             sessions: self
                 .sessions
                 .iter()
+                .filter(|s| !self.local_sessions.contains(&s.id))
                 .map(|s| SessionRecord {
                     id: s.id,
                     timeout_ms: s.timeout_ms,
@@ -524,6 +525,9 @@ impl Core {
             self.touched.clear();
         }
         self.serving_tx.send_replace(self.serving());
+        if self.serving() {
+            self.end_read_only();
+        }
         if let Role::Leading { serving: true, .. } = role {
             // The sessions are this leader's to expire now, each with a full
             // timeout, as after a restart.
