@@ -1,5 +1,6 @@
 //! `zoo-server [zoo.cfg]`: a standalone server on the embedded default
-//! configuration, or on a ZooKeeper-style configuration file.
+//! configuration, or on a ZooKeeper-style configuration file (standalone,
+//! or one member of an ensemble with `server.N` lines and `myid`).
 //! `zoo-server inspect DATADIR [log [FROM [N]] | snapshot [ZXID]]`: what a
 //! data directory holds.
 
@@ -51,7 +52,12 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        info!(%addr, data_dir = %config.data_dir.display(), "zoo-server starting (standalone)");
+        let mode = if config.peers.len() > 1 {
+            format!("server {} of {}", config.server_id, config.peers.len())
+        } else {
+            "standalone".to_string()
+        };
+        info!(%addr, data_dir = %config.data_dir.display(), %mode, "zoo-server starting");
         match zoo_server::run(listener, config, shutdown_signal()).await {
             Ok(()) => {
                 info!("zoo-server stopped");

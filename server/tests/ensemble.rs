@@ -170,6 +170,24 @@ impl Drop for Ensemble {
     }
 }
 
+/// A log line without its terminal colours.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
@@ -315,6 +333,18 @@ async fn three_servers_replicate_and_survive_the_leader() {
     let (data, _) = wait_for_node(&ensemble, leader, "/b").await;
     assert_eq!(data.as_deref(), Some(&b"two"[..]));
     assert_eq!(ensemble.mode(leader).await.as_deref(), Some("follower"));
+    // It was a few writes behind: the new leader sent them as a DIFF.
+    let peer = format!("peer={}", leader + 1);
+    let new_leader_log = ensemble.log(after);
+    assert!(
+        new_leader_log.lines().map(strip_ansi).any(|l| {
+            l.contains("synchronizing a follower")
+                && l.contains(&peer)
+                && l.contains("how=\"DIFF\"")
+        }),
+        "{}",
+        tail(&new_leader_log, 30)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,8 @@ struct Faults {
     restart: f64,
     partition: f64,
     heal: f64,
+    /// A runtime reporting a peer's connection closed when it did not.
+    spurious_close: f64,
 }
 
 const QUIET: Faults = Faults {
@@ -100,6 +102,7 @@ const QUIET: Faults = Faults {
     restart: 0.0,
     partition: 0.0,
     heal: 0.0,
+    spurious_close: 0.0,
 };
 
 /// Simulated time units per tick of a server.
@@ -251,6 +254,13 @@ impl Sim {
         node.zab = None;
         node.role = Role::Looking;
         self.counters.crashes += 1;
+        // The others' sockets to it close, and most runtimes notice.
+        let dead = self.nodes[i].id;
+        for j in 0..self.nodes.len() {
+            if j != i && self.nodes[j].zab.is_some() && self.rng.chance(0.7) {
+                self.close_reported(j, dead);
+            }
+        }
         if self.trace {
             eprintln!(
                 "{:>6} s{} CRASH kept {keep} ops; disk {:?}",
@@ -542,6 +552,14 @@ impl Sim {
         self.process(i);
     }
 
+    /// Server `i`'s runtime reports `peer`'s connection closed.
+    fn close_reported(&mut self, i: usize, peer: ServerId) {
+        if let Some(zab) = self.nodes[i].zab.as_mut() {
+            zab.peer_disconnected(peer);
+            self.process(i);
+        }
+    }
+
     /// A random partition: each side gets a random subset.
     fn partition(&mut self) {
         self.blocked.clear();
@@ -579,6 +597,13 @@ impl Sim {
         }
         if self.rng.chance(f.heal) {
             self.blocked.clear();
+        }
+        if self.rng.chance(f.spurious_close) {
+            let i = self.rng.below(n as u64) as usize;
+            let peer = self.nodes[self.rng.below(n as u64) as usize].id;
+            if peer != self.nodes[i].id {
+                self.close_reported(i, peer);
+            }
         }
         while let Some(Reverse((at, _, key))) = self.network.peek().copied() {
             if at > self.now {
@@ -650,6 +675,7 @@ fn run(seed: u64, size: usize, observers: usize) -> Counters {
         restart: 0.01,
         partition: rng.below(20) as f64 / 10_000.0,
         heal: 0.003,
+        spurious_close: rng.below(20) as f64 / 10_000.0,
     };
     let fault_time = 1500 + rng.below(2500);
     sim.faults = hostile;

@@ -245,21 +245,29 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         };
         let last = self.history.last();
         let base = self.history.base();
-        let diff_from = if peer_last == last {
-            None
+        let (how, diff_from) = if peer_last == last {
+            ("nothing to send", None)
         } else if peer_last < base {
             // This leader no longer holds the entries it lacks.
             self.send_to(id, QuorumBody::Snap { zxid: self.applied });
-            Some(self.applied)
+            ("SNAP", Some(self.applied))
         } else if self.history.contains(peer_last) {
-            Some(peer_last)
+            ("DIFF", Some(peer_last))
         } else {
             // It holds entries this history does not: drop them back to the
             // newest point both share, then send what follows.
             let point = self.history.point_below(peer_last);
             self.send_to(id, QuorumBody::Trunc { zxid: point });
-            Some(point)
+            ("TRUNC", Some(point))
         };
+        tracing::info!(
+            server = self.cfg.id,
+            peer = id,
+            how,
+            from = format!("{peer_last:#x}"),
+            to = format!("{last:#x}"),
+            "synchronizing a follower"
+        );
         if let Some(from) = diff_from {
             let entries = self.history.range(from, last);
             for chunk in entries.chunks(MAX_ENTRIES_PER_MESSAGE) {
