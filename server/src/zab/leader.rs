@@ -63,13 +63,39 @@ pub(super) struct Peer {
 #[derive(Debug)]
 pub(super) struct Leader {
     pub(super) peers: Peers<Peer>,
+    /// Links of followers this leader dropped or replaced: a late copy of
+    /// such a link's FOLLOWERINFO must not open it again, as its numbering
+    /// would restart where the follower's does not.
+    retired: Peers<std::collections::VecDeque<u64>>,
     phase: Phase,
     epoch: i64,
     started: u64,
     new_leader_zxid: Zxid,
 }
 
+/// Retired link ids remembered per follower.
+const RETIRED_LINKS: usize = 16;
+
 impl Leader {
+    fn retire(&mut self, id: ServerId, link: u64) {
+        let retired = self.retired.entry(id).or_default();
+        if retired.len() == RETIRED_LINKS {
+            retired.pop_front();
+        }
+        retired.push_back(link);
+    }
+
+    /// Forgets a follower; its link is retired.
+    fn remove_peer(&mut self, id: ServerId) -> Option<Peer> {
+        let peer = self.peers.remove(&id)?;
+        self.retire(id, peer.link.id);
+        Some(peer)
+    }
+
+    fn is_retired(&self, id: ServerId, link: u64) -> bool {
+        self.retired.get(&id).is_some_and(|r| r.contains(&link))
+    }
+
     pub(super) fn role(&self) -> Role {
         Role::Leading {
             epoch: self.epoch,
@@ -99,6 +125,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
     pub(super) fn become_leader(&mut self) {
         self.state = State::Leading(Leader {
             peers: Peers::new(),
+            retired: Peers::new(),
             phase: Phase::Gathering,
             epoch: 0,
             started: self.now,
@@ -294,8 +321,9 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         } = m.body
         {
             let known = self.leader_ref().peers.get(&from).map(|p| p.link.id);
-            if m.seq != 0 || known == Some(m.link) {
-                // A copy of the link's first message: the link stands.
+            if m.seq != 0 || known == Some(m.link) || self.leader_ref().is_retired(from, m.link) {
+                // A copy of the link's first message: the link stands, or
+                // was given up and stays so.
                 return;
             }
             if observer == self.is_voter(from) {
@@ -308,6 +336,8 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
             }
             let mut link = Link::new(m.link);
             link.next_recv = 1;
+            // A newer link from the same follower replaces the older one.
+            self.leader().remove_peer(from);
             self.leader().peers.insert(
                 from,
                 Peer {
@@ -328,7 +358,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
                     if l.phase == Phase::Broadcast {
                         return self.step_down("a follower accepted a newer epoch");
                     }
-                    self.leader().peers.remove(&from);
+                    self.leader().remove_peer(from);
                     return;
                 }
                 self.tell_epoch(from);
@@ -346,7 +376,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         match peer.link.receive(m.seq) {
             Arrival::Duplicate => return,
             Arrival::Gap => {
-                self.leader().peers.remove(&from);
+                self.leader().remove_peer(from);
                 return;
             }
             Arrival::InOrder => {}
@@ -397,7 +427,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
                     ?stage,
                     "unexpected message; dropping the follower"
                 );
-                self.leader().peers.remove(&from);
+                self.leader().remove_peer(from);
             }
         }
     }
@@ -468,7 +498,7 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
     /// A follower's connection closed: it is forgotten until it opens a new
     /// link, and a leader left without a quorum steps down.
     pub(super) fn drop_follower(&mut self, id: ServerId) {
-        if self.leader().peers.remove(&id).is_none() {
+        if self.leader().remove_peer(id).is_none() {
             return;
         }
         tracing::info!(server = self.cfg.id, peer = id, "follower disconnected");
@@ -488,7 +518,15 @@ impl<P: Clone + std::fmt::Debug> Zab<P> {
         if l.phase != Phase::Broadcast && now - l.started > init {
             return self.step_down("no quorum established within initLimit");
         }
-        l.peers.retain(|_, p| now - p.last_heard <= sync);
+        let silent: Vec<ServerId> = l
+            .peers
+            .iter()
+            .filter(|(_, p)| now - p.last_heard > sync)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            l.remove_peer(id);
+        }
         let pinged: Vec<ServerId> = l
             .peers
             .iter()
