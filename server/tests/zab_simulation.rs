@@ -12,7 +12,8 @@
 //! leader acknowledged, and accepting new ones.
 //!
 //! A failing schedule prints its seed; `ZOO_ZAB_SEED=<seed>` replays exactly
-//! that one. `ZOO_ZAB_SCHEDULES=<n>` sets how many run per cluster size.
+//! that one. `ZOO_ZAB_SCHEDULES=<n>` sets how many run per cluster size, and
+//! `ZOO_ZAB_FIRST=<k>` starts at the k-th schedule, to explore new ones.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -748,8 +749,12 @@ fn run_many(size: usize, observers: usize, salt: u64) {
         }
         return;
     }
+    let first: u64 = std::env::var("ZOO_ZAB_FIRST")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     let mut total = Counters::default();
-    for k in 0..schedules() {
+    for k in first..first + schedules() {
         let seed = k * 16 + salt;
         let c = run(seed, size, observers);
         total.elections_won += c.elections_won;
