@@ -819,9 +819,9 @@ impl Core {
             return false;
         };
         let acl = match change {
-            Change::Deleted(_, acl) => Some(acl.as_slice()),
+            Change::Deleted(_, acl) => Some(&acl[..]),
             Change::Created(p) | Change::DataChanged(p) | Change::ChildrenChanged(p) => {
-                self.tree.get(p).map(|n| n.acl.as_slice())
+                self.tree.get(p).map(|n| &n.acl[..])
             }
         };
         acl.is_none_or(|acl| c.ids.allows(acl, Perms::READ))
@@ -1066,7 +1066,7 @@ impl Core {
                         Err(ErrorCode::NoAuth)
                     } else {
                         let acl = if admin {
-                            node.acl.clone()
+                            node.acl.to_vec()
                         } else {
                             mask_digests(&node.acl)
                         };

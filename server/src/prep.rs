@@ -13,7 +13,7 @@ use zoo_wire::{
 };
 
 use crate::acl::Identities;
-use crate::tree::{is_special, StoredStat, Tree};
+use crate::tree::{is_special, SharedAcl, StoredStat, Tree};
 use crate::txn::{OwnerKind, TxnOp, CONTAINER_OWNER};
 
 /// A node as prep sees it: the tree's state with pending changes on top.
@@ -21,7 +21,7 @@ use crate::txn::{OwnerKind, TxnOp, CONTAINER_OWNER};
 struct NodeView {
     stat: StoredStat,
     num_children: i32,
-    acl: Vec<Acl>,
+    acl: SharedAcl,
 }
 
 /// The changes of transactions prepared but not yet applied (they are on
@@ -298,7 +298,7 @@ fn prep_create(
                 ..StoredStat::default()
             },
             num_children: 0,
-            acl: acl.clone(),
+            acl: acl.clone().into(),
         }),
     );
     Ok(TxnOp::Create {
@@ -400,7 +400,7 @@ fn prep_set_acl(
     }
     let new_version = next_version(node.stat.aversion);
     node.stat.aversion = new_version;
-    node.acl = acl.clone();
+    node.acl = acl.clone().into();
     view.set(path, Some(node));
     Ok(TxnOp::SetAcl {
         path: path.to_string(),

@@ -3,7 +3,7 @@
 //! committed `Txn`. Apply is deterministic and never fails: prep already
 //! checked everything against the same state.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,12 +29,16 @@ pub struct StoredStat {
     pub pzxid: i64,
 }
 
+/// An ACL as nodes hold it: one shared copy per distinct ACL, as
+/// ZooKeeper's ACL cache does, since most nodes carry one of a few.
+pub type SharedAcl = Arc<[Acl]>;
+
 /// One znode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// `None` when created with a null buffer; reads then return null.
     pub data: Option<Bytes>,
-    pub acl: Vec<Acl>,
+    pub acl: SharedAcl,
     pub stat: StoredStat,
     /// Child names, without the parent's path. A persistent set: cloning
     /// a node (copy-on-write while a snapshot holds the tree) is O(1).
@@ -42,7 +46,7 @@ pub struct Node {
 }
 
 impl Node {
-    fn new(data: Option<Bytes>, acl: Vec<Acl>, stat: StoredStat) -> Node {
+    fn new(data: Option<Bytes>, acl: SharedAcl, stat: StoredStat) -> Node {
         Node {
             data,
             acl,
@@ -91,7 +95,7 @@ impl Node {
 pub enum Change {
     Created(String),
     /// The deleted node's ACL goes with it: delivery checks READ on it.
-    Deleted(String, Vec<Acl>),
+    Deleted(String, SharedAcl),
     DataChanged(String),
     /// The children of this node changed.
     ChildrenChanged(String),
@@ -143,6 +147,32 @@ pub struct Tree {
     last_zxid: i64,
     /// Sum over nodes of path length plus data length (`mntr`).
     approximate_data_size: i64,
+    acls: AclCache,
+}
+
+/// The distinct ACLs nodes hold. Entries no node holds any more are
+/// dropped whenever the cache has doubled since it was last swept, so it
+/// stays within twice the number of ACLs in use.
+#[derive(Debug, Clone, Default)]
+struct AclCache {
+    acls: HashSet<SharedAcl>,
+    sweep_at: usize,
+}
+
+impl AclCache {
+    fn intern(&mut self, acl: &[Acl]) -> SharedAcl {
+        if let Some(shared) = self.acls.get(acl) {
+            return Arc::clone(shared);
+        }
+        if self.acls.len() >= self.sweep_at {
+            // Held only here: no node (and no snapshot) uses it.
+            self.acls.retain(|a| Arc::strong_count(a) > 1);
+            self.sweep_at = (self.acls.len() * 2).max(64);
+        }
+        let shared: SharedAcl = Arc::from(acl);
+        self.acls.insert(Arc::clone(&shared));
+        shared
+    }
 }
 
 impl Default for Tree {
@@ -159,6 +189,7 @@ impl Tree {
             ephemerals: HashMap::new(),
             last_zxid: 0,
             approximate_data_size: 0,
+            acls: AclCache::default(),
         };
         let empty = || Some(Bytes::new());
         tree.insert_root(empty(), Acl::open_unsafe());
@@ -179,6 +210,7 @@ impl Tree {
                 aversion,
                 ..StoredStat::default()
             };
+            let acl = tree.acls.intern(&acl);
             tree.link(path, Node::new(empty(), acl, stat));
         }
         tree
@@ -193,6 +225,7 @@ impl Tree {
             ephemerals: HashMap::new(),
             last_zxid,
             approximate_data_size: 0,
+            acls: AclCache::default(),
         };
         let mut paths = Vec::with_capacity(records.len());
         for record in records {
@@ -200,7 +233,8 @@ impl Tree {
                 zoo_wire::validate_path(&record.path)
                     .map_err(|e| format!("bad path {:?}: {e}", record.path))?;
             }
-            let node = Node::new(record.data, record.acl, record.stat);
+            let acl = tree.acls.intern(&record.acl);
+            let node = Node::new(record.data, acl, record.stat);
             tree.approximate_data_size += record.path.len() as i64 + i64::from(node.data_len());
             if let OwnerKind::Ephemeral(session) = node.kind() {
                 tree.ephemerals
@@ -235,6 +269,7 @@ impl Tree {
 
     fn insert_root(&mut self, data: Option<Bytes>, acl: Vec<Acl>) {
         self.approximate_data_size += 1;
+        let acl = self.acls.intern(&acl);
         self.nodes.insert(
             Arc::from("/"),
             Arc::new(Node::new(data, acl, StoredStat::default())),
@@ -366,7 +401,8 @@ impl Tree {
                 let parent_node = self.node_mut(parent_path).expect("prep checked the parent");
                 parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
                 parent_node.stat.pzxid = zxid;
-                self.link(path, Node::new(data.clone(), acl.clone(), stat));
+                let acl = self.acls.intern(acl);
+                self.link(path, Node::new(data.clone(), acl, stat));
                 changes.push(Change::Created(path.clone()));
                 changes.push(Change::ChildrenChanged(parent_path.to_string()));
                 Applied::Created {
@@ -398,8 +434,9 @@ impl Tree {
                 Applied::DataSet { stat: node.stat() }
             }
             TxnOp::SetAcl { path, acl, version } => {
+                let acl = self.acls.intern(acl);
                 let node = self.node_mut(path).expect("prep checked the node");
-                node.acl = acl.clone();
+                node.acl = acl;
                 node.stat.aversion = *version;
                 Applied::AclSet { stat: node.stat() }
             }
@@ -471,6 +508,38 @@ mod tests {
     }
 
     #[test]
+    fn nodes_share_one_copy_of_each_acl_and_unused_ones_go() {
+        let mut tree = Tree::new();
+        let mut changes = Vec::new();
+        tree.apply(&txn(1, create("/a", 0)), &mut changes);
+        tree.apply(&txn(2, create("/b", 0)), &mut changes);
+        let (a, b) = (tree.get("/a").unwrap(), tree.get("/b").unwrap());
+        assert!(Arc::ptr_eq(&a.acl, &b.acl), "one shared ACL");
+        assert!(Arc::ptr_eq(&a.acl, &tree.get("/").unwrap().acl));
+        // Many distinct ACLs, each set and then replaced: the cache keeps
+        // only those in use (within twice their number).
+        for i in 0..1000 {
+            let acl = vec![Acl {
+                perms: Perms::ALL,
+                id: zoo_wire::Id::new("digest", format!("u{i}:x")),
+            }];
+            let op = TxnOp::SetAcl {
+                path: "/a".into(),
+                acl,
+                version: i + 1,
+            };
+            tree.apply(&txn(3 + i64::from(i), op), &mut changes);
+            changes.clear();
+        }
+        assert!(
+            tree.acls.acls.len() <= 130,
+            "{} cached",
+            tree.acls.acls.len()
+        );
+        assert_eq!(tree.get("/a").unwrap().acl[0].id.id(), "u999:x");
+    }
+
+    #[test]
     fn initial_tree_matches_zookeeper() {
         let tree = Tree::new();
         assert_eq!(tree.node_count(), 5);
@@ -527,7 +596,7 @@ mod tests {
                 Change::ChildrenChanged("/".into()),
                 Change::Created("/a/b".into()),
                 Change::ChildrenChanged("/a".into()),
-                Change::Deleted("/a/b".into(), Acl::open_unsafe()),
+                Change::Deleted("/a/b".into(), Acl::open_unsafe().into()),
                 Change::ChildrenChanged("/a".into()),
                 Change::DataChanged("/a".into()),
             ]

@@ -282,7 +282,7 @@ mod tests {
         w.add_child("/a", 1, LIMIT);
         w.add_persistent("/", true, 1, LIMIT);
         assert_eq!(
-            fire(&mut w, Change::Deleted("/a".into(), vec![])),
+            fire(&mut w, Change::Deleted("/a".into(), Vec::new().into())),
             vec![(1, EventType::NodeDeleted)]
         );
         // The recursive watch stays.

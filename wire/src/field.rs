@@ -148,7 +148,7 @@ macro_rules! record {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, PartialEq, Eq, Default)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
         #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
         pub struct $name {
             $( $(#[$fmeta])* pub $field: $ty, )*
