@@ -728,3 +728,47 @@ print("read-only ok")
         "the refused write stays refused"
     );
 }
+
+/// One short run of the ensemble throughput comparison, so that the script
+/// keeps working; its figures are read by people, not checked here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ensemble_comparison_script_runs() {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    let script = std::path::Path::new(&manifest).join("../scripts/compare-ensemble.sh");
+    let server = std::path::Path::new(env!("CARGO_BIN_EXE_zoo-server"));
+    let bench = server.with_file_name("zoo-bench");
+    assert!(
+        bench.exists(),
+        "{} is built by `cargo test --workspace`",
+        bench.display()
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(script)
+            .arg("1")
+            .env("ZOO_SERVER_BIN", server)
+            .env("ZOO_BENCH_BIN", bench)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "write via leader 16x8",
+        "write via follower 16x8",
+        "read at a follower 16x8",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(row) && l.contains("/s")),
+            "{row} missing:\n{stdout}"
+        );
+    }
+}
