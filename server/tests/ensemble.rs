@@ -580,9 +580,10 @@ async fn the_failover_script_runs() {
 
 fn signal(ensemble: &Ensemble, i: usize, sig: &str) {
     let pid = ensemble.members[i].child.as_ref().unwrap().id();
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
+    // bash's own kill: no procps needed.
+    let status = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("kill -{sig} {pid}"))
         .status()
         .unwrap();
     assert!(status.success());
