@@ -251,6 +251,29 @@ async fn wait_for_node(ensemble: &Ensemble, i: usize, path: &str) -> (Option<Vec
     }
 }
 
+/// Runs `command` to its end off the test's threads; fails the test unless
+/// it succeeds, and returns what it printed.
+async fn run_ok(mut command: std::process::Command) -> String {
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A script of this repository's `scripts/`.
+fn script(name: &str) -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    std::path::Path::new(&manifest)
+        .join("../scripts")
+        .join(name)
+}
+
 fn followers_of(ensemble: &Ensemble, leader: usize) -> Vec<usize> {
     (0..ensemble.members.len())
         .filter(|&i| i != leader && ensemble.members[i].child.is_some())
@@ -549,24 +572,12 @@ async fn kazoo_writes_through_a_leader_failover_and_loses_nothing() {
 /// its figures are read by people, not checked here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_failover_script_runs() {
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
-    let script = std::path::Path::new(&manifest).join("../scripts/failover.sh");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("bash")
-            .arg(script)
-            .arg("1")
-            .env("ZOO_SERVER_BIN", env!("CARGO_BIN_EXE_zoo-server"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(script("failover.sh"))
+        .arg("1")
+        .env("ZOO_SERVER_BIN", env!("CARGO_BIN_EXE_zoo-server"));
+    let stdout = run_ok(command).await;
     assert!(
         stdout.contains("zoo        round 1: writes again"),
         "{stdout}"
@@ -681,7 +692,7 @@ async fn without_a_quorum_a_read_only_server_serves_reads_to_clients_that_allow_
     assert!(plain.await.is_none(), "a read-write client was taken");
 
     // kazoo with read_only=True reads, and its writes are refused.
-    let script = r#"
+    let kazoo_script = r#"
 import sys
 from kazoo.client import KazooClient
 from kazoo.exceptions import NotReadOnlyCallError
@@ -697,23 +708,12 @@ except NotReadOnlyCallError:
 zk.stop()
 print("read-only ok")
 "#;
-    let addr = ensemble.members[alone].addr().to_string();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("/usr/bin/python3")
-            .arg("-c")
-            .arg(script)
-            .arg(addr)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut command = std::process::Command::new("/usr/bin/python3");
+    command
+        .arg("-c")
+        .arg(kazoo_script)
+        .arg(ensemble.members[alone].addr().to_string());
+    let stdout = run_ok(command).await;
     assert!(stdout.contains("write refused"), "{stdout}");
     assert!(stdout.contains("read-only ok"), "{stdout}");
 
@@ -734,8 +734,6 @@ print("read-only ok")
 /// keeps working; its figures are read by people, not checked here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ensemble_comparison_script_runs() {
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
-    let script = std::path::Path::new(&manifest).join("../scripts/compare-ensemble.sh");
     let server = std::path::Path::new(env!("CARGO_BIN_EXE_zoo-server"));
     let bench = server.with_file_name("zoo-bench");
     assert!(
@@ -743,23 +741,13 @@ async fn the_ensemble_comparison_script_runs() {
         "{} is built by `cargo test --workspace`",
         bench.display()
     );
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("bash")
-            .arg(script)
-            .arg("1")
-            .env("ZOO_SERVER_BIN", server)
-            .env("ZOO_BENCH_BIN", bench)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(script("compare-ensemble.sh"))
+        .arg("1")
+        .env("ZOO_SERVER_BIN", server)
+        .env("ZOO_BENCH_BIN", bench);
+    let stdout = run_ok(command).await;
     for row in [
         "write via leader 16x8",
         "write via follower 16x8",
