@@ -27,6 +27,7 @@ WORKLOADS = [
 
 
 def bench(zoo_bench, port, workload, clients, in_flight, seconds, prepare=False):
+    """ops/s of one run, or None (and why, on stderr) if zoo-bench failed."""
     cmd = [zoo_bench, "--connect", f"127.0.0.1:{port}", "--keys", "1000"]
     if prepare:
         cmd.append("--prepare-only")
@@ -34,24 +35,38 @@ def bench(zoo_bench, port, workload, clients, in_flight, seconds, prepare=False)
         cmd += ["--workload", workload, "--clients", str(clients),
                 "--in-flight", str(in_flight), "--duration", str(seconds),
                 "--warmup", "1", "--json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return None if prepare else json.loads(out)["ops_per_sec"]
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    if run.returncode != 0:
+        print(f"zoo-bench on port {port} failed: {run.stderr.strip()}", file=sys.stderr)
+        return None
+    return 0 if prepare else json.loads(run.stdout)["ops_per_sec"]
 
 
 def measure(system, zoo_server, zoo_bench, base_port, seconds):
+    """ops/s per workload; a run that fails (say, the ensemble elected a new
+    leader meanwhile) is tried again once on the servers as they are then."""
     ensemble = Ensemble(system, zoo_server, base_port)
     try:
         for i in range(3):
             ensemble.start(i)
-        leader = ensemble.leader()
-        follower = next(i for i in range(3) if i != leader)
-        ports = {"leader": ensemble.client_ports[leader],
-                 "follower": ensemble.client_ports[follower]}
-        bench(zoo_bench, ports["leader"], None, 0, 0, 0, prepare=True)
-        return {label: bench(zoo_bench, ports[at], workload, clients, in_flight, seconds)
-                for label, workload, clients, in_flight, at in WORKLOADS}
+        results = {}
+        for label, workload, clients, in_flight, at in [("prepare", None, 0, 0, "leader")] + WORKLOADS:
+            for _attempt in range(2):
+                leader = ensemble.leader()
+                follower = next(i for i in range(3) if i != leader)
+                port = ensemble.client_ports[leader if at == "leader" else follower]
+                ops = bench(zoo_bench, port, workload, clients, in_flight, seconds,
+                            prepare=label == "prepare")
+                if ops is not None:
+                    break
+            results[label] = ops
+        return results
     finally:
         ensemble.stop()
+
+
+def cell(ops):
+    return f"{ops:10.0f}/s" if ops is not None else f"{'failed':>12s}"
 
 
 def main():
@@ -61,7 +76,11 @@ def main():
     zk = measure("zookeeper", zoo_server, zoo_bench, 28100, seconds)
     print(f"{'3 servers':28s} {'Zoo':>12s} {'ZooKeeper':>12s} {'ratio':>8s}")
     for label, *_ in WORKLOADS:
-        print(f"{label:28s} {zoo[label]:10.0f}/s {zk[label]:10.0f}/s {zoo[label] / zk[label]:8.2f}")
+        a, b = zoo[label], zk[label]
+        ratio = f"{a / b:8.2f}" if a and b else f"{'-':>8s}"
+        print(f"{label:28s} {cell(a)} {cell(b)} {ratio}")
+    if None in zoo.values():
+        sys.exit("a Zoo run failed")
 
 
 if __name__ == "__main__":

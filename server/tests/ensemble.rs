@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, RawClient};
+use support::{free_port, run_ok, RawClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zoo_wire::*;
@@ -249,29 +249,6 @@ async fn wait_for_node(ensemble: &Ensemble, i: usize, path: &str) -> (Option<Vec
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// Runs `command` to its end off the test's threads; fails the test unless
-/// it succeeds, and returns what it printed.
-async fn run_ok(mut command: std::process::Command) -> String {
-    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// A script of this repository's `scripts/`.
-fn script(name: &str) -> PathBuf {
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
-    std::path::Path::new(&manifest)
-        .join("../scripts")
-        .join(name)
 }
 
 fn followers_of(ensemble: &Ensemble, leader: usize) -> Vec<usize> {
@@ -568,27 +545,6 @@ async fn kazoo_writes_through_a_leader_failover_and_loses_nothing() {
     }
 }
 
-/// One round of the failover comparison, so that the script keeps working;
-/// its figures are read by people, not checked here.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_failover_script_runs() {
-    let mut command = std::process::Command::new("bash");
-    command
-        .arg(script("failover.sh"))
-        .arg("1")
-        .env("ZOO_SERVER_BIN", env!("CARGO_BIN_EXE_zoo-server"));
-    let stdout = run_ok(command).await;
-    assert!(
-        stdout.contains("zoo        round 1: writes again"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("zookeeper  round 1: writes again"),
-        "{stdout}"
-    );
-    assert!(stdout.contains("median failover: Zoo "), "{stdout}");
-}
-
 fn signal(ensemble: &Ensemble, i: usize, sig: &str) {
     let pid = ensemble.members[i].child.as_ref().unwrap().id();
     // bash's own kill: no procps needed.
@@ -728,36 +684,4 @@ print("read-only ok")
         Some(ErrorCode::NoNode),
         "the refused write stays refused"
     );
-}
-
-/// One short run of the ensemble throughput comparison, so that the script
-/// keeps working; its figures are read by people, not checked here.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_ensemble_comparison_script_runs() {
-    let server = std::path::Path::new(env!("CARGO_BIN_EXE_zoo-server"));
-    let bench = server.with_file_name("zoo-bench");
-    assert!(
-        bench.exists(),
-        "{} is built by `cargo test --workspace`",
-        bench.display()
-    );
-    let mut command = std::process::Command::new("bash");
-    command
-        .arg(script("compare-ensemble.sh"))
-        .arg("1")
-        .env("ZOO_SERVER_BIN", server)
-        .env("ZOO_BENCH_BIN", bench);
-    let stdout = run_ok(command).await;
-    for row in [
-        "write via leader 16x8",
-        "write via follower 16x8",
-        "read at a follower 16x8",
-    ] {
-        assert!(
-            stdout
-                .lines()
-                .any(|l| l.starts_with(row) && l.contains("/s")),
-            "{row} missing:\n{stdout}"
-        );
-    }
 }

@@ -348,3 +348,26 @@ pub async fn four_letter(addr: SocketAddr, word: &str) -> String {
         .unwrap();
     out
 }
+
+/// Runs `command` to its end off the test's threads; fails the test unless
+/// it succeeds, and returns what it printed.
+pub async fn run_ok(mut command: std::process::Command) -> String {
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A script of this repository's `scripts/`.
+pub fn script(name: &str) -> std::path::PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("run by cargo test");
+    std::path::Path::new(&manifest)
+        .join("../scripts")
+        .join(name)
+}

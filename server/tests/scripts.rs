@@ -1,0 +1,56 @@
+//! The comparison scripts (failover, ensemble throughput) run end to end
+//! once each, so that they keep working; their figures are read by people,
+//! not checked here. One test, so that the two do not load the machine at
+//! the same time.
+
+mod support;
+
+use support::{run_ok, script};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comparison_scripts_run() {
+    // One round of scripts/failover.sh.
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(script("failover.sh"))
+        .arg("1")
+        .env("ZOO_SERVER_BIN", env!("CARGO_BIN_EXE_zoo-server"));
+    let stdout = run_ok(command).await;
+    assert!(
+        stdout.contains("zoo        round 1: writes again"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("zookeeper  round 1: writes again"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("median failover: Zoo "), "{stdout}");
+
+    // One second per workload of scripts/compare-ensemble.sh.
+    let server = std::path::Path::new(env!("CARGO_BIN_EXE_zoo-server"));
+    let bench = server.with_file_name("zoo-bench");
+    assert!(
+        bench.exists(),
+        "{} is built by `cargo test --workspace`",
+        bench.display()
+    );
+    let mut command = std::process::Command::new("bash");
+    command
+        .arg(script("compare-ensemble.sh"))
+        .arg("1")
+        .env("ZOO_SERVER_BIN", server)
+        .env("ZOO_BENCH_BIN", bench);
+    let stdout = run_ok(command).await;
+    for row in [
+        "write via leader 16x8",
+        "write via follower 16x8",
+        "read at a follower 16x8",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(row) && l.contains("/s")),
+            "{row} missing:\n{stdout}"
+        );
+    }
+}
