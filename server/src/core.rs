@@ -178,6 +178,8 @@ pub struct Core {
     peers: Option<PeerNet>,
     /// A snapshot arriving from the leader, chunk by chunk.
     incoming: Option<SnapshotAssembly>,
+    /// That snapshot, complete and checked, for the SNAP just passed to ZAB.
+    snapshot_received: Option<(i64, Tree, Vec<crate::storage::SessionRecord>)>,
     /// Sessions with client activity here since the leader was last told.
     touched: HashSet<i64>,
     /// Entries applied since ZAB's history was last compacted.
@@ -251,6 +253,7 @@ impl Core {
             role,
             peers,
             incoming: None,
+            snapshot_received: None,
             touched: HashSet::new(),
             since_compact: 0,
             serving_tx: tokio::sync::watch::Sender::new(false),

@@ -83,6 +83,9 @@ impl Core {
                 }
             }
         }
+        // A snapshot ZAB did not ask to install (its SNAP came out of turn)
+        // is not kept.
+        self.snapshot_received = None;
         self.maybe_snapshot();
         // Compacting walks the history: done once per batch of entries.
         let retained = self.config.commit_log_count.max(1);
@@ -119,12 +122,10 @@ impl Core {
     /// Replaces the tree and sessions with the snapshot the leader sent for
     /// `zxid`; what to store of it.
     fn install_snapshot(&mut self, zxid: i64) -> Option<SnapshotSource> {
-        let assembly = self.incoming.take().filter(|a| a.zxid == zxid);
-        // The SNAP message is passed to ZAB only with its snapshot complete.
-        let assembly = assembly.expect("a complete snapshot precedes its SNAP");
-        let (tree, sessions) = match assembly.finish() {
-            Ok(state) => state,
-            Err(e) => unreachable!("checked before the SNAP was passed on: {e}"),
+        // A SNAP reaches ZAB only with its snapshot complete and checked.
+        let (tree, sessions) = match self.snapshot_received.take() {
+            Some((at, tree, sessions)) if at == zxid => (tree, sessions),
+            _ => unreachable!("a checked snapshot precedes its SNAP"),
         };
         info!(
             zxid = format!("{zxid:#x}"),
@@ -224,18 +225,25 @@ impl Core {
             ..
         }) = &message
         {
-            let ready = self
-                .incoming
-                .as_ref()
-                .is_some_and(|a| a.zxid == *zxid && a.is_complete());
-            if !ready {
-                warn!(
-                    peer = from,
-                    zxid = format!("{zxid:#x}"),
-                    "SNAP without its whole snapshot; dropped"
-                );
-                self.incoming = None;
-                return;
+            let assembly = self.incoming.take().filter(|a| a.zxid == *zxid);
+            match assembly.map(SnapshotAssembly::finish) {
+                Some(Ok((tree, sessions))) => {
+                    self.snapshot_received = Some((*zxid, tree, sessions));
+                }
+                // Dropped: the gap it leaves breaks the link, and the
+                // follower synchronizes again.
+                Some(Err(e)) => {
+                    warn!(peer = from, "the leader's snapshot is refused: {e}");
+                    return;
+                }
+                None => {
+                    warn!(
+                        peer = from,
+                        zxid = format!("{zxid:#x}"),
+                        "SNAP without its whole snapshot; dropped"
+                    );
+                    return;
+                }
             }
         }
         let decoded = message.try_map(|payload| {

@@ -119,10 +119,6 @@ impl SnapshotAssembly {
         Ok(())
     }
 
-    pub fn is_complete(&self) -> bool {
-        self.complete
-    }
-
     /// The tree and sessions, once complete.
     pub fn finish(self) -> StorageResult<(Tree, Vec<SessionRecord>)> {
         if !self.complete {
@@ -190,4 +186,88 @@ pub fn read_snapshot(
     let tree = Tree::restore(info.zxid, nodes)
         .map_err(|e| StorageError::Corrupt(format!("{name}: {e}")))?;
     Ok((tree, sessions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::txn::{Txn, TxnOp};
+    use zoo_wire::Acl;
+
+    fn tree_with(paths: &[&str]) -> Tree {
+        let mut tree = Tree::new();
+        for (i, path) in paths.iter().enumerate() {
+            let txn = Txn {
+                zxid: i as i64 + 1,
+                time_ms: 0,
+                session_id: 0,
+                cxid: 0,
+                op: TxnOp::Create {
+                    path: path.to_string(),
+                    data: None,
+                    acl: Acl::open_unsafe(),
+                    ephemeral_owner: 0,
+                },
+            };
+            tree.apply(&txn, &mut Vec::new());
+        }
+        tree
+    }
+
+    fn chunks_of(tree: &Tree) -> Vec<Vec<u8>> {
+        let source = SnapshotSource {
+            zxid: tree.last_zxid(),
+            nodes: tree.nodes(),
+            sessions: vec![SessionRecord {
+                id: 7,
+                timeout_ms: 5000,
+                password: [1; 16],
+            }],
+        };
+        encode_chunks(&source).collect()
+    }
+
+    #[test]
+    fn a_snapshot_sent_in_chunks_is_rebuilt_and_bad_ones_are_refused() {
+        let tree = tree_with(&["/a", "/a/b"]);
+        let chunks = chunks_of(&tree);
+        let last = chunks.len() as u32 - 1;
+        let mut good = SnapshotAssembly::new(tree.last_zxid());
+        for (i, c) in chunks.iter().enumerate() {
+            good.push(i as u32, i as u32 == last, c).unwrap();
+        }
+        let (rebuilt, sessions) = good.finish().unwrap();
+        assert_eq!(rebuilt.node_count(), tree.node_count());
+        assert!(rebuilt.get("/a/b").is_some());
+        assert_eq!(sessions.len(), 1);
+
+        // Out of order, garbage, incomplete: each refused with its reason.
+        let mut skipped = SnapshotAssembly::new(1);
+        assert!(skipped.push(1, false, &chunks[0]).is_err());
+        let mut garbage = SnapshotAssembly::new(1);
+        assert!(garbage.push(0, false, &[0xff, 1, 2]).is_err());
+        let mut partial = SnapshotAssembly::new(1);
+        partial.push(0, false, &chunks[0]).unwrap();
+        assert!(partial
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("incomplete"));
+
+        // A node whose parent is missing: the chunk decodes, the tree does not.
+        let orphan = tree_with(&["/x", "/x/y"]);
+        let mut source = SnapshotSource {
+            zxid: 2,
+            nodes: orphan.nodes(),
+            sessions: Vec::new(),
+        };
+        source.nodes.remove("/x");
+        let bad: Vec<Vec<u8>> = encode_chunks(&source).collect();
+        let mut assembly = SnapshotAssembly::new(2);
+        let n = bad.len();
+        for (i, c) in bad.iter().enumerate() {
+            assembly.push(i as u32, i + 1 == n, c).unwrap();
+        }
+        assert!(assembly.finish().is_err(), "an orphan node is refused");
+    }
 }
