@@ -265,7 +265,7 @@ impl Core {
     }
 
     fn learner_message(&mut self, from: ServerId, message: LearnerMessage) {
-        let from_follower = self.is_leader();
+        let leading = self.is_leader();
         match message {
             LearnerMessage::SnapshotChunk {
                 zxid,
@@ -309,7 +309,7 @@ impl Core {
                 }
                 self.serve_queued_reads();
             }
-            _ if !from_follower || !self.serving() => {
+            _ if !leading || !self.serving() => {
                 // A follower's traffic reached a server that is not its
                 // leader now; the follower's clients time out and retry.
             }
