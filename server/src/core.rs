@@ -489,6 +489,16 @@ impl Core {
                 read_only: false,
             },
         );
+        if req.last_zxid_seen > self.tree.last_zxid() {
+            warn!(
+                conn,
+                client_zxid = req.last_zxid_seen,
+                our_zxid = self.tree.last_zxid(),
+                "client has seen a newer zxid than this server; it must try another server"
+            );
+            self.close_conn(conn);
+            return;
+        }
         if !self.serving() {
             if self.read_only_mode() && req.read_only == Some(true) {
                 return self.connect_read_only(conn, req);
@@ -496,16 +506,6 @@ impl Core {
             info!(
                 conn,
                 "not serving clients now (no quorum); connection closed"
-            );
-            self.close_conn(conn);
-            return;
-        }
-        if req.last_zxid_seen > self.tree.last_zxid() {
-            warn!(
-                conn,
-                client_zxid = req.last_zxid_seen,
-                our_zxid = self.tree.last_zxid(),
-                "client has seen a newer zxid than this server; it must try another server"
             );
             self.close_conn(conn);
             return;
@@ -522,13 +522,7 @@ impl Core {
                 timeout_ms: timeout,
                 password,
             };
-            let response = ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: timeout,
-                session_id,
-                passwd: Bytes::copy_from_slice(&password),
-                read_only,
-            };
+            let response = accepted(session_id, timeout, password, read_only);
             // The response waits until the session's transaction commits.
             let origin = Origin::Connect { conn, response };
             let sent = if self.is_leader() {
@@ -541,45 +535,50 @@ impl Core {
             }
             return;
         } else {
-            let valid = self
-                .sessions
-                .get(req.session_id)
-                .is_some_and(|s| !s.closing && s.password[..] == req.passwd[..]);
-            if !valid {
-                info!(
-                    conn,
-                    session = format!("{:#x}", req.session_id),
-                    "session expired or invalid"
-                );
-                let frame = self.encode(&ConnectResponse::invalid_session(read_only));
-                self.send(conn, frame);
-                self.close_conn(conn);
+            let Some(password) = self.resume(conn, &req, read_only) else {
                 return;
-            }
-            // The session moves here; its old connection is closed.
-            if let Some(old) = self.session_conn.get(&req.session_id).copied() {
-                if old != conn {
-                    self.close_conn(old);
-                }
-            }
+            };
             self.sessions.set_timeout(req.session_id, timeout, now);
             self.touched.insert(req.session_id);
             self.attach(conn, req.session_id);
-            let password = self
-                .sessions
-                .get(req.session_id)
-                .map(|s| s.password)
-                .unwrap_or_default();
-            ConnectResponse {
-                protocol_version: 0,
-                timeout_ms: timeout,
-                session_id: req.session_id,
-                passwd: Bytes::copy_from_slice(&password),
-                read_only,
-            }
+            accepted(req.session_id, timeout, password, read_only)
         };
         let frame = self.encode(&response);
         self.send(conn, frame);
+    }
+
+    /// A client resuming a session: its password if the session is live and
+    /// the password matches, with the session's old connection closed;
+    /// otherwise the client is told the session is invalid and closed.
+    fn resume(
+        &mut self,
+        conn: ConnId,
+        req: &ConnectRequest,
+        read_only: Option<bool>,
+    ) -> Option<[u8; 16]> {
+        let password = self
+            .sessions
+            .get(req.session_id)
+            .filter(|s| !s.closing && s.password[..] == req.passwd[..])
+            .map(|s| s.password);
+        let Some(password) = password else {
+            info!(
+                conn,
+                session = format!("{:#x}", req.session_id),
+                "session expired or invalid"
+            );
+            let frame = self.encode(&ConnectResponse::invalid_session(read_only));
+            self.send(conn, frame);
+            self.close_conn(conn);
+            return None;
+        };
+        // The session moves here; its old connection is closed.
+        if let Some(old) = self.session_conn.get(&req.session_id).copied() {
+            if old != conn {
+                self.close_conn(old);
+            }
+        }
+        Some(password)
     }
 
     fn attach(&mut self, conn: ConnId, session: i64) {
@@ -634,7 +633,6 @@ impl Core {
     /// A committed transaction: applies it, answers whoever waits for it
     /// here, then the reads that queued behind it.
     fn committed(&mut self, txn: &Arc<Txn>) {
-        self.serve_queued_reads();
         let ours = match self.inflight.front() {
             Some(Pending::Write { txn: t, .. }) => t.zxid == txn.zxid,
             Some(Pending::Forwarded { session, cxid, .. }) => {
@@ -1337,6 +1335,22 @@ impl Core {
                 self.propose(0, 0, op, Origin::Server);
             }
         }
+    }
+}
+
+/// The connect response that accepts a session.
+fn accepted(
+    session_id: i64,
+    timeout_ms: i32,
+    password: [u8; 16],
+    read_only: Option<bool>,
+) -> ConnectResponse {
+    ConnectResponse {
+        protocol_version: 0,
+        timeout_ms,
+        session_id,
+        passwd: Bytes::copy_from_slice(&password),
+        read_only,
     }
 }
 

@@ -6,12 +6,11 @@
 //! every read-only client is disconnected once the quorum is back, so that
 //! it reconnects to a server that takes writes.
 
-use bytes::Bytes;
 use rand::RngCore;
 use tracing::info;
-use zoo_wire::{ConnectRequest, ConnectResponse, ErrorCode, Request, RequestBody, ServerMessage};
+use zoo_wire::{ConnectRequest, ErrorCode, Request, RequestBody, ServerMessage};
 
-use super::Core;
+use super::{accepted, Core};
 use crate::watch::ConnId;
 
 impl Core {
@@ -22,10 +21,6 @@ impl Core {
 
     /// A client that accepts a read-only server, while there is no quorum.
     pub(super) fn connect_read_only(&mut self, conn: ConnId, req: ConnectRequest) {
-        if req.last_zxid_seen > self.tree.last_zxid() {
-            // It has seen more than this server holds.
-            return self.close_conn(conn);
-        }
         let timeout = self.config.negotiate_timeout(req.timeout_ms);
         let now = self.now_ms();
         let (session_id, password) = if req.session_id == 0 {
@@ -36,22 +31,11 @@ impl Core {
             self.local_sessions.insert(id);
             (id, password)
         } else {
-            match self.sessions.get(req.session_id) {
-                Some(s) if !s.closing && s.password[..] == req.passwd[..] => {
-                    (req.session_id, s.password)
-                }
-                _ => {
-                    let frame = self.encode(&ConnectResponse::invalid_session(Some(true)));
-                    self.send(conn, frame);
-                    return self.close_conn(conn);
-                }
-            }
+            let Some(password) = self.resume(conn, &req, Some(true)) else {
+                return;
+            };
+            (req.session_id, password)
         };
-        if let Some(old) = self.session_conn.get(&session_id).copied() {
-            if old != conn {
-                self.close_conn(old);
-            }
-        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.read_only = true;
         }
@@ -61,13 +45,7 @@ impl Core {
             session = format!("{session_id:#x}"),
             "read-only client connected"
         );
-        let response = ConnectResponse {
-            protocol_version: 0,
-            timeout_ms: timeout,
-            session_id,
-            passwd: Bytes::copy_from_slice(&password),
-            read_only: Some(true),
-        };
+        let response = accepted(session_id, timeout, password, Some(true));
         let frame = self.encode(&response);
         self.send(conn, frame);
     }
