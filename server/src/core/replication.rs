@@ -400,9 +400,6 @@ impl Core {
         request: Request,
         origin: Origin,
     ) -> bool {
-        let Some(leader) = self.leader_id() else {
-            return false;
-        };
         let Some(auth) = self.conns.get(&conn).map(|c| c.ids.ids().to_vec()) else {
             return false;
         };
@@ -413,7 +410,7 @@ impl Core {
             auth,
             request: encoded.freeze(),
         };
-        if !self.send_learner(leader, message) {
+        if !self.send_to_leader(message) {
             return false;
         }
         let cxid = request.xid;
@@ -433,14 +430,11 @@ impl Core {
         request: Request,
         received: std::time::Instant,
     ) -> bool {
-        let Some(leader) = self.leader_id() else {
-            return false;
-        };
         let message = LearnerMessage::Sync {
             session,
             cxid: request.xid,
         };
-        if !self.send_learner(leader, message) {
+        if !self.send_to_leader(message) {
             return false;
         }
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -467,15 +461,12 @@ impl Core {
         else {
             unreachable!("only new sessions are forwarded this way");
         };
-        let Some(leader) = self.leader_id() else {
-            return false;
-        };
         let message = LearnerMessage::CreateSession {
             session: session_id,
             timeout_ms,
             password,
         };
-        if !self.send_learner(leader, message) {
+        if !self.send_to_leader(message) {
             return false;
         }
         self.queue(origin, |origin| Pending::Forwarded {
@@ -484,6 +475,13 @@ impl Core {
             origin,
         });
         true
+    }
+
+    /// Sends to the leader this follower serves under; false if there is
+    /// none or the message could not be queued.
+    fn send_to_leader(&self, message: LearnerMessage) -> bool {
+        self.leader_id()
+            .is_some_and(|leader| self.send_learner(leader, message))
     }
 
     fn send_learner(&self, to: ServerId, message: LearnerMessage) -> bool {
