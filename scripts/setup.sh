@@ -7,9 +7,10 @@
 #   python3-kazoo  the Python client our compatibility tests drive
 #   netcat-openbsd four-letter words from the shell
 #   libclang-dev   bindgen, which generates the RocksDB bindings at build time
+#   fonts-dejavu-core  the font zoo-jepsen's PNG plots write their text in
 set -euo pipefail
 
-packages=(zookeeper python3-kazoo netcat-openbsd libclang-dev)
+packages=(zookeeper python3-kazoo netcat-openbsd libclang-dev fonts-dejavu-core)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -2,17 +2,28 @@
 //! matches replies in order, keeps the session alive with pings, delivers
 //! watch events, and on a lost connection reconnects to the next server,
 //! resumes the session, re-sends credentials and re-registers watches.
+//!
+//! A client that accepts read-only servers (`ClientBuilder::read_only`)
+//! may land on one cut off from its quorum. While there, the task asks the
+//! connect string's other hosts, now and then, whether they take writes
+//! (the four-letter word `isro`, as Java's client does) and moves to the
+//! first that does. A read-only server's session is its own, so the move
+//! brings a new session; watches are re-registered on it.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::stream::FuturesUnordered;
 use futures::{SinkExt, StreamExt};
 use rand::seq::SliceRandom;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::codec::Framed;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 use zoo_wire::opcode::xid;
 use zoo_wire::*;
 
@@ -32,12 +43,46 @@ pub(crate) enum WatchReg {
         id: u64,
         tx: mpsc::Sender<WatchedEvent>,
     },
+    /// removeWatches: when the server agrees, the path's watches of this
+    /// type end, each told with a `*WatchRemoved` event.
+    Remove(WatcherType),
 }
 
 pub(crate) type Reply = Result<Option<ResponseBody>>;
 
-/// Told once the first session is established: id, password, timeout.
-pub(crate) type Connected = oneshot::Sender<Result<(i64, Vec<u8>, i32)>>;
+/// Told once the first session is established (its id and password are
+/// then in `SessionInfo`), or why there is none.
+pub(crate) type Connected = oneshot::Sender<Result<()>>;
+
+/// The session as the last handshake gave it. It changes only when a
+/// session from a read-only server is left for a read-write server's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SessionInfo {
+    pub id: i64,
+    pub password: Vec<u8>,
+    pub timeout_ms: i32,
+}
+
+/// While on a read-only server, the first look for a read-write server
+/// comes this long after connecting; each look that finds none doubles
+/// the wait, up to `RW_SEARCH_MAX_DELAY`. Java's client starts at 100 ms
+/// and doubles up to 60 s; a shorter ceiling finds a healed partition
+/// sooner, and costs one short connection per host every ten seconds.
+const RW_SEARCH_FIRST_DELAY: Duration = Duration::from_millis(500);
+const RW_SEARCH_MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// How long one `isro` question may take, connecting included (Java's
+/// client gives it a 1 s socket timeout). A host that does not answer in
+/// time is taken for one that does not take writes.
+const RW_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The most of an `isro` answer read: "rw", "ro" and "null" are short,
+/// and anything longer (a whitelist refusal) is not "rw".
+const RW_PROBE_MAX_ANSWER: u64 = 64;
+
+/// One round of the search for a read-write server: the index of a host
+/// that answered "rw", or `None`.
+type RwSearch = Pin<Box<dyn Future<Output = Option<usize>> + Send>>;
 
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -97,7 +142,42 @@ impl Watches {
                 };
                 table.entry(key).or_default().push((id, tx));
             }
+            WatchReg::Remove(watcher_type) if err.is_ok() => self.remove(path, watcher_type),
             _ => {}
+        }
+    }
+
+    /// Ends the watches of `watcher_type` on `path`, as Java's client does
+    /// after a successful removeWatches: each watcher gets one last event
+    /// saying its watch was removed.
+    fn remove(&mut self, path: &str, watcher_type: WatcherType) {
+        let any = watcher_type == WatcherType::Any;
+        let removed = |event_type| WatchedEvent {
+            event_type,
+            path: path.to_string(),
+        };
+        if any || watcher_type == WatcherType::Data {
+            for table in [&mut self.data, &mut self.exist] {
+                for tx in table.remove(path).unwrap_or_default() {
+                    let _ = tx.send(removed(EventType::DataWatchRemoved));
+                }
+            }
+        }
+        if any || watcher_type == WatcherType::Children {
+            for tx in self.child.remove(path).unwrap_or_default() {
+                let _ = tx.send(removed(EventType::ChildWatchRemoved));
+            }
+        }
+        let persistent = [
+            (WatcherType::Persistent, &mut self.persistent),
+            (WatcherType::PersistentRecursive, &mut self.recursive),
+        ];
+        for (kind, table) in persistent {
+            if any || watcher_type == kind {
+                for (_, tx) in table.remove(path).unwrap_or_default() {
+                    let _ = tx.try_send(removed(EventType::PersistentWatchRemoved));
+                }
+            }
         }
     }
 
@@ -193,20 +273,33 @@ pub(crate) struct Settings {
     pub auth: Vec<(String, Bytes)>,
     pub resume: Option<(i64, Vec<u8>)>,
     pub max_frame_len: usize,
+    /// Sent as the ConnectRequest's readOnly byte.
+    pub read_only: bool,
 }
 
 pub(crate) struct Task {
     settings: Settings,
     commands: mpsc::Receiver<Command>,
     state: watch::Sender<SessionState>,
+    /// Where the client reads `session_id` and `session_password`.
+    session: watch::Sender<SessionInfo>,
     session_id: i64,
     password: Vec<u8>,
     timeout_ms: i32,
+    /// This session came from a read-write server (or the caller resumed
+    /// it), so reconnects resume it. Until then each connect asks for a
+    /// new session: a read-only server's session is unknown elsewhere
+    /// (Java's `seenRwServerBefore`).
+    seen_read_write: bool,
     last_zxid: i64,
     next_xid: i32,
     watches: Watches,
     hosts: Vec<String>,
     next_host: usize,
+    /// The index in `hosts` of the server connected to (or last tried).
+    current_host: usize,
+    /// The wait before the next look for a read-write server.
+    rw_search_delay: Duration,
 }
 
 type Conn = Framed<TcpStream, FrameCodec>;
@@ -223,22 +316,28 @@ impl Task {
         settings: Settings,
         commands: mpsc::Receiver<Command>,
         state: watch::Sender<SessionState>,
+        session: watch::Sender<SessionInfo>,
     ) -> Task {
         let mut hosts = settings.connect.hosts.clone();
         hosts.shuffle(&mut rand::thread_rng());
+        let seen_read_write = settings.resume.is_some();
         let (session_id, password) = settings.resume.clone().unwrap_or((0, vec![0; 16]));
         Task {
             settings,
             commands,
             state,
+            session,
             session_id,
             password,
             timeout_ms: 0,
+            seen_read_write,
             last_zxid: 0,
             next_xid: 1,
             watches: Watches::default(),
             hosts,
             next_host: 0,
+            current_host: 0,
+            rw_search_delay: RW_SEARCH_FIRST_DELAY,
         }
     }
 
@@ -249,17 +348,17 @@ impl Task {
         let started = Instant::now();
         loop {
             match self.connect().await {
-                Ok(conn) => {
+                Ok((conn, read_only)) => {
                     backoff = Duration::from_millis(50);
-                    let _ = self.state.send(SessionState::Connected);
+                    let _ = self.state.send(if read_only {
+                        SessionState::ConnectedReadOnly
+                    } else {
+                        SessionState::Connected
+                    });
                     if let Some(tx) = connected.take() {
-                        let _ = tx.send(Ok((
-                            self.session_id,
-                            self.password.clone(),
-                            self.timeout_ms,
-                        )));
+                        let _ = tx.send(Ok(()));
                     }
-                    match self.serve(conn).await {
+                    match self.serve(conn, read_only).await {
                         Ended::Lost => {
                             let _ = self.state.send(SessionState::Disconnected);
                         }
@@ -332,17 +431,20 @@ impl Task {
         });
     }
 
-    async fn connect(&mut self) -> Result<Conn> {
+    /// Connects to the next host and establishes the session there; true
+    /// with the connection when the server is read-only.
+    async fn connect(&mut self) -> Result<(Conn, bool)> {
         let _ = self.state.send_if_modified(|s| {
-            if *s == SessionState::Connected {
+            if s.is_connected() {
                 *s = SessionState::Disconnected;
                 true
             } else {
                 false
             }
         });
-        let host = self.hosts[self.next_host % self.hosts.len()].clone();
-        self.next_host += 1;
+        self.current_host = self.next_host % self.hosts.len();
+        self.next_host = self.current_host + 1;
+        let host = self.hosts[self.current_host].clone();
         let per_host = self.settings.connection_timeout / self.hosts.len() as u32;
         let stream = tokio::time::timeout(per_host, TcpStream::connect(&host))
             .await
@@ -350,13 +452,18 @@ impl Task {
             .map_err(|_| Error::ConnectionLoss)?;
         let _ = stream.set_nodelay(true);
         let mut conn = Framed::new(stream, FrameCodec::new(self.settings.max_frame_len));
+        let (session_id, password) = if self.seen_read_write {
+            (self.session_id, self.password.clone())
+        } else {
+            (0, vec![0; 16])
+        };
         let request = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,
             timeout_ms: self.settings.session_timeout.as_millis() as i32,
-            session_id: self.session_id,
-            passwd: Bytes::from(self.password.clone()),
-            read_only: Some(false),
+            session_id,
+            passwd: Bytes::from(password),
+            read_only: Some(self.settings.read_only),
         };
         conn.send(&request)
             .await
@@ -371,17 +478,31 @@ impl Task {
         if response.timeout_ms <= 0 {
             return Err(Error::SessionExpired);
         }
-        if self.session_id != 0 && response.session_id != self.session_id {
+        if session_id != 0 && response.session_id != session_id {
             return Err(Error::SessionExpired);
+        }
+        let read_only = response.read_only == Some(true);
+        if read_only && !self.settings.read_only {
+            warn!(
+                host,
+                "a read-only server took a client that did not accept one"
+            );
         }
         info!(
             host,
             session = format!("{:#x}", response.session_id),
+            read_only,
             "connected"
         );
         self.session_id = response.session_id;
         self.password = response.passwd.to_vec();
         self.timeout_ms = response.timeout_ms;
+        self.seen_read_write |= !read_only;
+        self.session.send_replace(SessionInfo {
+            id: self.session_id,
+            password: self.password.clone(),
+            timeout_ms: self.timeout_ms,
+        });
 
         // Credentials first, each answered before the next (xid -4).
         for (scheme, auth) in self.settings.auth.clone() {
@@ -415,7 +536,34 @@ impl Task {
                 }
             }
         }
-        Ok(conn)
+        Ok((conn, read_only))
+    }
+
+    /// The next round of the search for a read-write server: after the
+    /// current wait, every other host is asked `isro` at once.
+    fn rw_search(&mut self) -> RwSearch {
+        let delay = self.rw_search_delay;
+        self.rw_search_delay = (delay * 2).min(RW_SEARCH_MAX_DELAY);
+        let others: Vec<(usize, String)> = self
+            .hosts
+            .iter()
+            .cloned()
+            .enumerate()
+            .filter(|(i, _)| *i != self.current_host)
+            .collect();
+        Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            let mut probes: FuturesUnordered<_> = others
+                .into_iter()
+                .map(|(i, host)| async move { (i, is_read_write(&host).await) })
+                .collect();
+            while let Some((i, read_write)) = probes.next().await {
+                if read_write {
+                    return Some(i);
+                }
+            }
+            None
+        })
     }
 
     fn take_xid(&mut self) -> i32 {
@@ -428,8 +576,10 @@ impl Task {
         x
     }
 
-    /// Serves one connection until it drops or the session ends.
-    async fn serve(&mut self, mut conn: Conn) -> Ended {
+    /// Serves one connection until it drops or the session ends. On a
+    /// read-only server (`read_only`), it also ends when another host
+    /// answers that it takes writes: the next connect goes there.
+    async fn serve(&mut self, mut conn: Conn, read_only: bool) -> Ended {
         let mut pending: VecDeque<Pending> = VecDeque::new();
         if let Some(restore) = self.watches.restore(self.last_zxid) {
             let xid = self.take_xid();
@@ -458,8 +608,18 @@ impl Task {
                 .min(Duration::from_millis(500))
                 .max(Duration::from_millis(10)),
         );
+        let mut rw_search = (read_only && self.hosts.len() > 1).then(|| self.rw_search());
         let ended = loop {
             tokio::select! {
+                found = next_rw_search(&mut rw_search) => match found {
+                    Some(index) => {
+                        info!(host = %self.hosts[index], "a read-write server answered; moving there");
+                        self.next_host = index;
+                        self.rw_search_delay = RW_SEARCH_FIRST_DELAY;
+                        break Ended::Lost;
+                    }
+                    None => rw_search = Some(self.rw_search()),
+                },
                 cmd = self.commands.recv() => {
                     let Some(cmd) = cmd else { break Ended::Final(SessionState::Closed) };
                     match cmd {
@@ -578,6 +738,37 @@ impl Task {
     }
 }
 
+/// The outcome of the search's current round; never, without a search.
+async fn next_rw_search(search: &mut Option<RwSearch>) -> Option<usize> {
+    match search {
+        Some(round) => round.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Asks `host` with the four-letter word `isro` whether it takes writes:
+/// "rw" yes; "ro" (read-only), "null" (not serving), a refusal or silence
+/// no.
+async fn is_read_write(host: &str) -> bool {
+    let ask = async {
+        let mut stream = TcpStream::connect(host).await.ok()?;
+        stream.write_all(b"isro").await.ok()?;
+        // Half-closed, as Java's client does: the server answers and closes.
+        stream.shutdown().await.ok()?;
+        let mut answer = Vec::new();
+        stream
+            .take(RW_PROBE_MAX_ANSWER)
+            .read_to_end(&mut answer)
+            .await
+            .ok()?;
+        Some(answer)
+    };
+    matches!(
+        tokio::time::timeout(RW_PROBE_TIMEOUT, ask).await,
+        Ok(Some(answer)) if answer.trim_ascii() == b"rw"
+    )
+}
+
 /// The server path a request acts on (where a watch would be registered).
 fn request_path(body: &RequestBody) -> String {
     match body {
@@ -585,6 +776,7 @@ fn request_path(body: &RequestBody) -> String {
         RequestBody::GetData(r) => r.path.clone(),
         RequestBody::GetChildren(r) | RequestBody::GetChildren2(r) => r.path.clone(),
         RequestBody::AddWatch(r) => r.path.clone(),
+        RequestBody::RemoveWatches(r) => r.path.clone(),
         _ => String::new(),
     }
 }

@@ -3,8 +3,18 @@
 use crate::error::{Error, Result};
 
 /// The servers to try, and the chroot every path is relative to.
+///
+/// ```
+/// use zoo_client::ConnectString;
+///
+/// let parsed = ConnectString::parse("zk1:2181,zk2/app").unwrap();
+/// assert_eq!(parsed.hosts, ["zk1:2181", "zk2:2181"]);
+/// assert_eq!(parsed.server_path("/config"), "/app/config");
+/// assert_eq!(parsed.client_path("/app/config"), "/config");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectString {
+    /// `host:port` of each server, in the order given.
     pub hosts: Vec<String>,
     /// `None`, or a valid path other than `/`.
     pub chroot: Option<String>,
@@ -12,6 +22,8 @@ pub struct ConnectString {
 
 impl ConnectString {
     /// Parses `h1:2181,h2:2181/app`. A host without a port gets 2181.
+    /// Fails with `Error::BadArguments` when there is no host, and
+    /// `Error::InvalidPath` for a bad chroot.
     pub fn parse(text: &str) -> Result<ConnectString> {
         let (hosts_part, chroot) = match text.find('/') {
             Some(i) => (&text[..i], Some(&text[i..])),

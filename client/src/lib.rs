@@ -22,6 +22,14 @@
 //! server), resumes its session and re-registers its watches; operations in
 //! flight when the connection dropped fail with `Error::ConnectionLoss`,
 //! which means "may have happened".
+//!
+//! A client built with `ClientBuilder::read_only(true)` also accepts a
+//! server cut off from its quorum (ZooKeeper's read-only mode): there the
+//! state is `SessionState::ConnectedReadOnly`, reads work, writes fail
+//! with `Error::NotReadOnly`, and the client moves to a read-write server
+//! as soon as one answers.
+
+#![warn(missing_docs)]
 
 mod client;
 mod conn;

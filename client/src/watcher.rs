@@ -1,5 +1,6 @@
 //! Watches as values: a one-shot watcher resolves once; a persistent
-//! watcher is a stream of events until dropped.
+//! watcher is a stream of events until dropped. Also the session's state,
+//! which `Client::state_changes` follows.
 
 use tokio::sync::{mpsc, oneshot};
 use zoo_wire::EventType;
@@ -10,16 +11,45 @@ use crate::error::{Error, Result};
 /// (chroot removed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {
+    /// What happened: `NodeCreated`, `NodeDeleted`, `NodeDataChanged`,
+    /// `NodeChildrenChanged`, or a `*WatchRemoved` after `remove_watches`.
     pub event_type: EventType,
+    /// The node it happened to.
     pub path: String,
 }
 
-/// The state of the session, as the `state()` stream reports it.
+/// The state of the session, as `Client::state` and
+/// `Client::state_changes` report it (ZooKeeper's `KeeperState`).
+///
+/// ```no_run
+/// # async fn demo(client: zoo_client::Client) {
+/// use zoo_client::SessionState;
+///
+/// let mut states = client.state_changes();
+/// while states.changed().await.is_ok() {
+///     match *states.borrow_and_update() {
+///         SessionState::Disconnected => { /* suspend: the session may live on */ }
+///         SessionState::Expired => break, // ephemerals and watches are gone
+///         _ => {}
+///     }
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
     /// Looking for a server.
     Connecting,
+    /// Connected to a server that takes reads and writes.
     Connected,
+    /// Connected to a read-only server: one cut off from its quorum, which
+    /// takes only clients built with `ClientBuilder::read_only(true)`.
+    /// Reads work and may be stale; writes fail with `Error::NotReadOnly`.
+    /// The session is that server's own: it holds no ephemerals, and it is
+    /// not the one a read-write server gives. Meanwhile the client looks
+    /// for a read-write server among the connect string's hosts and moves
+    /// there (through `Disconnected`, then `Connected`, with a new session
+    /// id). Not safe for anything that owns nodes, such as a lock.
+    ConnectedReadOnly,
     /// The connection dropped; the session may still be alive, and the
     /// client is reconnecting ("suspended", in Curator's words).
     Disconnected,
@@ -32,10 +62,20 @@ pub enum SessionState {
 }
 
 impl SessionState {
+    /// The session has ended for good: `Expired`, `AuthFailed` or `Closed`.
     pub fn is_final(self) -> bool {
         matches!(
             self,
             SessionState::Expired | SessionState::AuthFailed | SessionState::Closed
+        )
+    }
+
+    /// Connected to a server, read-write or read-only (Java's
+    /// `States.isConnected`).
+    pub fn is_connected(self) -> bool {
+        matches!(
+            self,
+            SessionState::Connected | SessionState::ConnectedReadOnly
         )
     }
 }
@@ -49,6 +89,14 @@ pub struct OneshotWatcher {
 
 impl OneshotWatcher {
     /// Waits for the event.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: zoo_client::Client) -> zoo_client::Result<()> {
+    /// let (_data, _stat, watcher) = client.get_data_and_watch("/config").await?;
+    /// let event = watcher.changed().await?;
+    /// println!("{:?} on {}", event.event_type, event.path);
+    /// # Ok(()) }
+    /// ```
     pub async fn changed(self) -> Result<WatchedEvent> {
         self.rx.await.map_err(|_| Error::SessionExpired)
     }
@@ -72,7 +120,8 @@ impl std::fmt::Debug for Unwatch {
 }
 
 impl PersistentWatcher {
-    /// The next event; `None` once the session has ended.
+    /// The next event; `None` once the session has ended (or the watch was
+    /// removed with `remove_watches`).
     pub async fn next(&mut self) -> Option<WatchedEvent> {
         self.rx.recv().await
     }

@@ -96,6 +96,11 @@ pub struct Config {
     pub snap_retain_count: usize,
     /// Hours between purges; 0 disables purging.
     pub purge_interval_hours: u32,
+    /// TEST ONLY, never set it on a real server: `testOnly.unsafeLocalSync`
+    /// makes a follower answer `sync` from its own tree without asking the
+    /// leader, so a read after a sync may miss writes completed before it.
+    /// It exists so that zoo-jepsen can show its read checker catches that.
+    pub test_unsafe_local_sync: bool,
 }
 
 /// The ZooKeeper default whitelist: only `srvr` (protocol section 14.2).
@@ -133,6 +138,7 @@ impl Default for Config {
             snap_count: 100_000,
             snap_retain_count: 3,
             purge_interval_hours: 0,
+            test_unsafe_local_sync: false,
         }
     }
 }
@@ -277,6 +283,9 @@ impl Config {
                 }
                 // Accepted for zoo.cfg compatibility; their features come later.
                 "admin.enableServer" | "standaloneEnabled" | "reconfigEnabled" => {}
+                "testOnly.unsafeLocalSync" => {
+                    config.test_unsafe_local_sync = parse_bool(value).map_err(bad)?
+                }
                 "readonlymode.enabled" => {
                     config.read_only_enabled = parse_bool(value).map_err(bad)?
                 }
@@ -296,6 +305,12 @@ impl Config {
                 }
                 _ => return Err(bad(format!("unknown setting {key:?}"))),
             }
+        }
+        // Clients of a read-only server look for a read-write one with
+        // `isro`, so ZooKeeper enables it with read-only mode (protocol
+        // section 14.2).
+        if config.read_only_enabled {
+            config.four_letter_words.insert(FourLetterWord::Isro);
         }
         let tick = config.tick_time_ms;
         config.min_session_timeout_ms = min_timeout.unwrap_or(2 * tick);
@@ -456,6 +471,10 @@ mod tests {
         );
         let mut config = Config::parse(&text, "c").unwrap();
         assert!(config.read_only_enabled);
+        assert!(
+            config.four_letter_words.contains(&FourLetterWord::Isro),
+            "read-only mode enables isro"
+        );
         let err = config.read_myid().unwrap_err().to_string();
         assert!(err.contains("myid"), "a missing myid is named: {err}");
         std::fs::write(dir.path().join("myid"), "2\n").unwrap();

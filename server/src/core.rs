@@ -883,7 +883,11 @@ impl Core {
             }
             return;
         }
-        if !read_only && !self.is_leader() && matches!(request.body, RequestBody::Sync(_)) {
+        if !read_only
+            && !self.is_leader()
+            && matches!(request.body, RequestBody::Sync(_))
+            && !self.config.test_unsafe_local_sync
+        {
             if !self.forward_sync(conn, session, request, received) {
                 self.close_conn(conn);
             }

@@ -51,7 +51,16 @@ impl Core {
             FourLetterWord::Wchc => self.wchc(),
             FourLetterWord::Wchp => self.wchp(),
             FourLetterWord::Dump => self.dump(),
-            FourLetterWord::Isro => "rw".to_string(),
+            // Clients of a read-only server ask this to find one that
+            // takes writes; "null" while this one serves no one.
+            FourLetterWord::Isro => if self.serving() {
+                "rw"
+            } else if self.read_only_mode() {
+                "ro"
+            } else {
+                "null"
+            }
+            .to_string(),
             FourLetterWord::Crst => {
                 for c in self.conns.values_mut() {
                     c.stats.reset();

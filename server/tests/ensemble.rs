@@ -643,6 +643,10 @@ async fn without_a_quorum_a_read_only_server_serves_reads_to_clients_that_allow_
         assert!(Instant::now() < deadline, "{}", ensemble.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Clients look for a server that takes writes with `isro`.
+    let isro = four_letter(ensemble.members[alone].addr(), "isro").await;
+    assert_eq!(isro.as_deref(), Some("ro"));
+
     // A client that does not accept a read-only server is turned away.
     let plain = RawClient::connect_with(ensemble.members[alone].addr(), 0, vec![0; 16], 10_000);
     assert!(plain.await.is_none(), "a read-write client was taken");
@@ -679,6 +683,8 @@ print("read-only ok")
     ensemble.wait_for_leader().await;
     let mut c = connect(&ensemble, alone).await;
     c.create("/rw", b"", CreateMode::Persistent).await.unwrap();
+    let isro = four_letter(ensemble.members[alone].addr(), "isro").await;
+    assert_eq!(isro.as_deref(), Some("rw"));
     assert_eq!(
         c.get("/new", false).await.err(),
         Some(ErrorCode::NoNode),

@@ -1,0 +1,126 @@
+//! zoo-jepsen against real clusters: a 30-second run of each workload under
+//! faults must be judged valid, and a server built with a planted bug must
+//! be caught.
+//!
+//! The servers are the workspace's `zoo-server`, built by `cargo test
+//! --workspace` with the `failpoints` feature (the server crate's tests
+//! ask for it), so the crash nemesis's points are armed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use zoo_jepsen::checker::Verdict;
+use zoo_jepsen::nemesis::Nemesis;
+use zoo_jepsen::runner::{self, RunOptions, RunResult};
+use zoo_jepsen::workload::Workload;
+
+/// The zoo-server beside the test binary's directory (`target/debug`).
+fn server_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug")
+        .join("zoo-server");
+    assert!(
+        bin.is_file(),
+        "no zoo-server at {}: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+async fn run(workload: Workload, nemesis: Nemesis, seconds: u64, planted: &str) -> RunResult {
+    let out = tempfile::tempdir().expect("a temporary directory");
+    let mut options = RunOptions::new(workload, nemesis, server_bin(), out.path().to_path_buf());
+    options.time_limit = Duration::from_secs(seconds);
+    options.seed = 42;
+    options.progress = false;
+    options.extra_config = planted.to_string();
+    let result = runner::run(&options).await.expect("the run completes");
+    for name in [
+        "history.jsonl",
+        "results.json",
+        "timeline.html",
+        "latency.png",
+        "throughput.png",
+    ] {
+        let path = result.dir.join(name);
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "the report lacks {name}");
+    }
+    // Keep the report of a failed run where a person can look at it.
+    if result.verdict != Verdict::Valid && planted.is_empty() {
+        let kept = out.keep();
+        eprintln!("kept the run's directory: {}", kept.display());
+    }
+    eprintln!("{}", runner::summary_line(&result));
+    result
+}
+
+/// A run under faults: the faults happened, the clients got work done, and
+/// every checker found the history valid.
+async fn valid_under_faults(workload: Workload, nemesis: Nemesis) {
+    let result = run(workload, nemesis, 30, "").await;
+    assert!(!result.faults.is_empty(), "no fault was injected");
+    assert!(result.ok >= 50, "only {} operations succeeded", result.ok);
+    assert!(
+        result.harness_errors.is_empty(),
+        "harness errors: {:#?}",
+        result.harness_errors
+    );
+    for c in &result.checkers {
+        assert_eq!(c.verdict, Verdict::Valid, "{}: {:#?}", c.checker, c);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_under_mixed_faults() {
+    valid_under_faults(Workload::Register, Nemesis::Mixed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_under_kills() {
+    valid_under_faults(Workload::Set, Nemesis::Kill).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_under_crash_points() {
+    valid_under_faults(Workload::Sequential, Nemesis::Crash).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_under_pauses() {
+    valid_under_faults(Workload::Lock, Nemesis::Pause).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_under_partitions() {
+    valid_under_faults(Workload::Sessions, Nemesis::Partition).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_under_one_way_loss() {
+    valid_under_faults(Workload::Watch, Nemesis::Loss).await;
+}
+
+/// Followers that answer `sync` from their own tree, with the leader's
+/// links delayed so that they trail it: a read after a sync misses writes
+/// acknowledged before the sync began, and the read checker says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_planted_unsafe_sync_is_caught() {
+    let result = run(
+        Workload::Register,
+        Nemesis::Delay,
+        20,
+        "testOnly.unsafeLocalSync=true\n",
+    )
+    .await;
+    assert_eq!(result.verdict, Verdict::Invalid, "{:#?}", result.checkers);
+    let reads = result
+        .checkers
+        .iter()
+        .find(|c| c.checker == "zk-reads")
+        .expect("the read checker ran");
+    assert!(reads.kinds().contains(&"stale-sync-read"), "{:#?}", reads);
+}
