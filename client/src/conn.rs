@@ -497,7 +497,11 @@ impl Task {
         self.session_id = response.session_id;
         self.password = response.passwd.to_vec();
         self.timeout_ms = response.timeout_ms;
-        self.seen_read_write |= !read_only;
+        if !read_only {
+            self.seen_read_write = true;
+            // The next partition's search starts quick again.
+            self.rw_search_delay = RW_SEARCH_FIRST_DELAY;
+        }
         self.session.send_replace(SessionInfo {
             id: self.session_id,
             password: self.password.clone(),
@@ -615,7 +619,6 @@ impl Task {
                     Some(index) => {
                         info!(host = %self.hosts[index], "a read-write server answered; moving there");
                         self.next_host = index;
-                        self.rw_search_delay = RW_SEARCH_FIRST_DELAY;
                         break Ended::Lost;
                     }
                     None => rw_search = Some(self.rw_search()),

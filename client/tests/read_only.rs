@@ -17,7 +17,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,20 +34,47 @@ fn free_port() -> u16 {
 }
 
 /// The zoo-server executable: `target/<profile>/zoo-server`, while this
-/// test runs from `target/<profile>/deps/`.
+/// test runs from `target/<profile>/deps/`. `cargo test --workspace`
+/// builds it, but a run limited to `--test read_only` does not: so it must
+/// exist and be newer than the server's sources, or the test fails asking
+/// for a build rather than run a stale server.
 fn zoo_server_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let path = exe
         .parent()
         .and_then(Path::parent)
-        .unwrap()
+        .expect("tests run from target/<profile>/deps")
         .join(format!("zoo-server{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        path.exists(),
-        "no zoo-server at {}: run this with `cargo test --workspace`",
-        path.display()
-    );
+    let rebuild = "build it with `cargo test --workspace` or `cargo build --workspace`";
+    let built = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("no zoo-server at {} ({e}): {rebuild}", path.display()));
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for sources in ["../server/src", "../wire/src"] {
+        assert!(
+            built >= newest_source(&manifest_dir.join(sources)),
+            "{} is older than the sources in {sources}: {rebuild}",
+            path.display()
+        );
+    }
     path
+}
+
+/// When the newest `.rs` file under `dir` was modified.
+fn newest_source(dir: &Path) -> SystemTime {
+    let mut newest = SystemTime::UNIX_EPOCH;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                newest = newest.max(std::fs::metadata(&path).unwrap().modified().unwrap());
+            }
+        }
+    }
+    newest
 }
 
 struct Member {

@@ -40,6 +40,8 @@ pub struct Node {
     pub dir: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// The skew of its wall clock (`testOnly.clockOffsetMs`), 0 for none.
+    clock_offset_ms: i64,
 }
 
 impl Node {
@@ -93,6 +95,7 @@ impl Cluster {
                 dir,
                 child: None,
                 paused: false,
+                clock_offset_ms: 0,
             });
         }
         let mut proxies = Vec::with_capacity(n * n);
@@ -199,6 +202,27 @@ impl Cluster {
         node.child = Some(child);
         node.paused = false;
         Ok(())
+    }
+
+    /// Restarts server `i` (kill -9, then start) with its wall clock
+    /// `offset_ms` off, through the test-only `testOnly.clockOffsetMs`;
+    /// 0 sets it right.
+    pub fn restart_with_clock_offset(&mut self, i: usize, offset_ms: i64) -> Result<(), String> {
+        const KEY: &str = "testOnly.clockOffsetMs=";
+        let path = self.nodes[i].dir.join("zoo.cfg");
+        let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+        let mut cfg: String = text
+            .lines()
+            .filter(|l| !l.starts_with(KEY))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if offset_ms != 0 {
+            cfg.push_str(&format!("{KEY}{offset_ms}\n"));
+        }
+        std::fs::write(&path, cfg).map_err(|e| e.to_string())?;
+        self.nodes[i].clock_offset_ms = offset_ms;
+        self.kill_node(i);
+        self.spawn(i, None)
     }
 
     /// kill -9 of server `i`, if it runs.
@@ -323,11 +347,15 @@ impl Cluster {
         }
     }
 
-    /// Resumes paused servers, restarts stopped ones and heals the network.
+    /// Resumes paused servers, restarts stopped ones, sets skewed clocks
+    /// right (a restart) and heals the network.
     pub fn heal_all(&mut self) -> Result<(), String> {
         self.heal_network();
         for i in 0..self.len() {
             self.resume_node(i)?;
+            if self.nodes[i].clock_offset_ms != 0 {
+                self.restart_with_clock_offset(i, 0)?;
+            }
             self.start_node(i)?;
         }
         Ok(())

@@ -41,12 +41,15 @@ pub enum Nemesis {
     Delay,
     /// A server restarted armed to abort at a named crash point.
     Crash,
+    /// A server restarted with its wall clock skewed (a test-only setting),
+    /// seconds to an hour either way; set right when healed.
+    Clock,
     /// Any of the above, at random.
     Mixed,
 }
 
 impl Nemesis {
-    pub const ALL: [Nemesis; 8] = [
+    pub const ALL: [Nemesis; 9] = [
         Nemesis::None,
         Nemesis::Kill,
         Nemesis::Pause,
@@ -54,6 +57,7 @@ impl Nemesis {
         Nemesis::Loss,
         Nemesis::Delay,
         Nemesis::Crash,
+        Nemesis::Clock,
         Nemesis::Mixed,
     ];
 
@@ -66,6 +70,7 @@ impl Nemesis {
             Nemesis::Loss => "loss",
             Nemesis::Delay => "delay",
             Nemesis::Crash => "crash",
+            Nemesis::Clock => "clock",
             Nemesis::Mixed => "mixed",
         }
     }
@@ -150,6 +155,7 @@ pub async fn run(
                 Nemesis::Loss,
                 Nemesis::Delay,
                 Nemesis::Crash,
+                Nemesis::Clock,
             ]
             .choose(&mut rng)
             .expect("not empty"),
@@ -304,10 +310,25 @@ async fn inject(cluster: &mut Cluster, kind: Nemesis, rng: &mut StdRng) -> Resul
             }
             Ok(format!("{delay_ms} ms delay out of {}", who(from, leader)))
         }
+        Nemesis::Clock => {
+            let (i, leader) = victim(cluster, rng).await;
+            let seconds = rng.gen_range(1..3600i64) * if rng.gen_bool(0.5) { 1 } else { -1 };
+            cluster.restart_with_clock_offset(i, seconds * 1000)?;
+            Ok(format!(
+                "{} restarted with its clock {seconds:+} s off",
+                who(i, leader)
+            ))
+        }
         Nemesis::Crash => {
             let (i, leader) = victim(cluster, rng).await;
             let point = CRASH_POINTS.choose(rng).expect("not empty");
-            let pass = rng.gen_range(1..50);
+            // Log writes come by the hundred a second under load, snapshots
+            // every few hundred transactions.
+            let pass = if point.starts_with("log.") {
+                rng.gen_range(1..50)
+            } else {
+                rng.gen_range(1..3)
+            };
             cluster.start_node_armed(i, &format!("{point}:{pass}"))?;
             Ok(format!(
                 "{} restarted to crash at {point}, pass {pass}",

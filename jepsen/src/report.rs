@@ -265,7 +265,7 @@ fn latency_plot(path: &Path, result: &RunResult, ops: &[Op], fonts: bool) -> Plo
         builder
             .caption(
                 format!(
-                    "{} under {}: latency (ms, log) over time (s); grey = faults",
+                    "{} under {}: latency (ms, log) over time (s); green ok, red fail, orange info; grey = faults",
                     result.workload, result.nemesis
                 ),
                 ("sans-serif", 18),
@@ -320,7 +320,7 @@ fn throughput_plot(path: &Path, result: &RunResult, ops: &[Op], fonts: bool) -> 
         builder
             .caption(
                 format!(
-                    "{} under {}: completed operations per second; grey = faults",
+                    "{} under {}: completed operations per second; green ok, red fail, orange info; grey = faults",
                     result.workload, result.nemesis
                 ),
                 ("sans-serif", 18),

@@ -30,7 +30,14 @@ fn server_bin() -> PathBuf {
     bin
 }
 
-async fn run(workload: Workload, nemesis: Nemesis, seconds: u64, planted: &str) -> RunResult {
+/// A run's result and the directory that holds its report (removed when
+/// dropped, unless the run was not valid).
+struct Run {
+    result: RunResult,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn run(workload: Workload, nemesis: Nemesis, seconds: u64, planted: &str) -> Run {
     let out = tempfile::tempdir().expect("a temporary directory");
     let mut options = RunOptions::new(workload, nemesis, server_bin(), out.path().to_path_buf());
     options.time_limit = Duration::from_secs(seconds);
@@ -49,19 +56,23 @@ async fn run(workload: Workload, nemesis: Nemesis, seconds: u64, planted: &str) 
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         assert!(len > 0, "the report lacks {name}");
     }
+    eprintln!("{}", runner::summary_line(&result));
     // Keep the report of a failed run where a person can look at it.
-    if result.verdict != Verdict::Valid && planted.is_empty() {
+    let dir = if result.verdict != Verdict::Valid && planted.is_empty() {
         let kept = out.keep();
         eprintln!("kept the run's directory: {}", kept.display());
-    }
-    eprintln!("{}", runner::summary_line(&result));
-    result
+        None
+    } else {
+        Some(out)
+    };
+    Run { result, _dir: dir }
 }
 
 /// A run under faults: the faults happened, the clients got work done, and
 /// every checker found the history valid.
-async fn valid_under_faults(workload: Workload, nemesis: Nemesis) {
-    let result = run(workload, nemesis, 30, "").await;
+async fn valid_under_faults(workload: Workload, nemesis: Nemesis) -> Run {
+    let run = run(workload, nemesis, 30, "").await;
+    let result = &run.result;
     assert!(!result.faults.is_empty(), "no fault was injected");
     assert!(result.ok >= 50, "only {} operations succeeded", result.ok);
     assert!(
@@ -72,6 +83,7 @@ async fn valid_under_faults(workload: Workload, nemesis: Nemesis) {
     for c in &result.checkers {
         assert_eq!(c.verdict, Verdict::Valid, "{}: {:#?}", c.checker, c);
     }
+    run
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +98,19 @@ async fn set_under_kills() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sequential_under_crash_points() {
-    valid_under_faults(Workload::Sequential, Nemesis::Crash).await;
+    let run = valid_under_faults(Workload::Sequential, Nemesis::Crash).await;
+    let result = &run.result;
+    // The servers really aborted at their crash points.
+    let crashes: usize = (1..=result.nodes)
+        .map(|id| {
+            let log = result.dir.join(format!("cluster/s{id}/server.log"));
+            std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .matches("crash point")
+                .count()
+        })
+        .sum();
+    assert!(crashes > 0, "no server reached a crash point");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,13 +133,14 @@ async fn watch_under_one_way_loss() {
 /// acknowledged before the sync began, and the read checker says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planted_unsafe_sync_is_caught() {
-    let result = run(
+    let run = run(
         Workload::Register,
         Nemesis::Delay,
         20,
         "testOnly.unsafeLocalSync=true\n",
     )
     .await;
+    let result = &run.result;
     assert_eq!(result.verdict, Verdict::Invalid, "{:#?}", result.checkers);
     let reads = result
         .checkers

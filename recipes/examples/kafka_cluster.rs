@@ -97,7 +97,12 @@ pub async fn run(connect: &str, say: &mut dyn FnMut(String)) -> Result<Takeover,
     let notification = follower
         .notify_isr_change(std::slice::from_ref(&orders_0))
         .await?;
-    let changed = old.take_isr_changes().await?;
+    let changed: Vec<String> = old
+        .take_isr_changes()
+        .await?
+        .iter()
+        .map(|tp| format!("{}-{}", tp.topic, tp.partition))
+        .collect();
     say(format!(
         "a follower posted {notification}; controller {old_id} took ISR changes for {changed:?}"
     ));
@@ -111,9 +116,12 @@ pub async fn run(connect: &str, say: &mut dyn FnMut(String)) -> Result<Takeover,
     old_client.close().await;
     let observer = brokers.values().next().expect("two brokers left");
     let live: Vec<i32> = observer.brokers().await?.into_keys().collect();
+    let controller = match observer.controller().await? {
+        Some(id) => format!("broker {id}"),
+        None => "nobody".to_string(),
+    };
     say(format!(
-        "controller {old_id}'s session ended: live brokers {live:?}, controller {:?}",
-        observer.controller().await?
+        "controller {old_id}'s session ended: live brokers {live:?}, /controller held by {controller}"
     ));
 
     // Phase 4: the others race again; the winner controls at a higher epoch.

@@ -548,6 +548,12 @@ async fn kafka_cluster_example_scenario() {
         }
     );
     let transcript = lines.join("\n");
+    for expected in [
+        r#"took ISR changes for ["orders-0"]"#,
+        "/controller held by nobody",
+    ] {
+        assert!(transcript.contains(expected), "{expected}:\n{transcript}");
+    }
     assert!(
         transcript.contains(&format!(
             "old controller {} (epoch {}) fenced",

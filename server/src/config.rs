@@ -101,6 +101,10 @@ pub struct Config {
     /// leader, so a read after a sync may miss writes completed before it.
     /// It exists so that zoo-jepsen can show its read checker catches that.
     pub test_unsafe_local_sync: bool,
+    /// TEST ONLY: `testOnly.clockOffsetMs` shifts every wall-clock reading
+    /// of the process (znode times, session id seeds, snapshot times) by
+    /// this many ms, so that zoo-jepsen can skew one server's clock.
+    pub test_clock_offset_ms: i64,
 }
 
 /// The ZooKeeper default whitelist: only `srvr` (protocol section 14.2).
@@ -139,6 +143,7 @@ impl Default for Config {
             snap_retain_count: 3,
             purge_interval_hours: 0,
             test_unsafe_local_sync: false,
+            test_clock_offset_ms: 0,
         }
     }
 }
@@ -285,6 +290,11 @@ impl Config {
                 "admin.enableServer" | "standaloneEnabled" | "reconfigEnabled" => {}
                 "testOnly.unsafeLocalSync" => {
                     config.test_unsafe_local_sync = parse_bool(value).map_err(bad)?
+                }
+                "testOnly.clockOffsetMs" => {
+                    config.test_clock_offset_ms = value
+                        .parse::<i64>()
+                        .map_err(|_| bad(format!("not a whole number of ms: {value}")))?
                 }
                 "readonlymode.enabled" => {
                     config.read_only_enabled = parse_bool(value).map_err(bad)?

@@ -23,6 +23,7 @@ pub mod watch;
 pub mod zab;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,21 @@ use tracing::info;
 
 pub use config::Config;
 use storage::{LogWriter, RocksStorage, Snapshotter, StorageError};
+
+/// TEST ONLY: ms added to every wall-clock reading of this process
+/// (`testOnly.clockOffsetMs`).
+static CLOCK_OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+/// The wall clock, in ms since the Unix epoch, with the test-only offset.
+/// Only times people read come from it (znode ctime and mtime, snapshot
+/// times) and seeds that must differ between starts (session ids, ZAB's
+/// incarnation); timeouts run on the monotonic clock.
+pub fn wall_clock_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    now.saturating_add(CLOCK_OFFSET_MS.load(Ordering::Relaxed))
+}
 
 /// Where the database of a data directory lives.
 pub fn database_dir(config: &Config) -> PathBuf {
@@ -73,9 +89,7 @@ pub fn zab_config(config: &Config) -> zab::ZabConfig {
             .collect();
         (config.server_id, members)
     };
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = wall_clock_ms().max(0) as u64;
     let per_tick = zab_ticks_per_tick(config);
     zab::ZabConfig {
         id,
@@ -143,6 +157,9 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StorageError> {
+    if config.test_clock_offset_ms != 0 {
+        CLOCK_OFFSET_MS.store(config.test_clock_offset_ms, Ordering::Relaxed);
+    }
     let config = Arc::new(config);
     let opened = Arc::clone(&config);
     let (storage, recovered) = tokio::task::spawn_blocking(move || {

@@ -58,7 +58,7 @@ struct RunArgs {
     /// register, set, sequential, lock, sessions, watch (or `all` for soak).
     #[arg(long, default_value = "register")]
     workload: String,
-    /// none, kill, pause, partition, loss, delay, crash, mixed.
+    /// none, kill, pause, partition, loss, delay, crash, clock, mixed.
     #[arg(long, default_value = "mixed")]
     nemesis: String,
     #[arg(long, default_value_t = 3)]

@@ -2,8 +2,6 @@
 //! checksummed chunks from an O(1) clone of the tree, so that writes go on
 //! while it is written, and read back into a tree.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::BytesMut;
 
 use super::codec::{
@@ -144,9 +142,7 @@ pub fn write_snapshot(
         sessions: source.sessions.len() as u64,
         chunks: 0,
         bytes: 0,
-        time_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64),
+        time_ms: crate::wall_clock_ms(),
     };
     storage.put_snapshot(info, &mut encode_chunks(source))
 }
