@@ -6,29 +6,14 @@
 //! --workspace` with the `failpoints` feature (the server crate's tests
 //! ask for it), so the crash nemesis's points are armed.
 
-use std::path::PathBuf;
+mod support;
+
 use std::time::Duration;
 
 use zoo_jepsen::checker::Verdict;
 use zoo_jepsen::nemesis::Nemesis;
 use zoo_jepsen::runner::{self, RunOptions, RunResult};
 use zoo_jepsen::workload::Workload;
-
-/// The zoo-server beside the test binary's directory (`target/debug`).
-fn server_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test's path");
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/debug")
-        .join("zoo-server");
-    assert!(
-        bin.is_file(),
-        "no zoo-server at {}: run the tests with `cargo test --workspace`",
-        bin.display()
-    );
-    bin
-}
 
 /// A run's result and the directory that holds its report (removed when
 /// dropped, unless the run was not valid).
@@ -39,7 +24,12 @@ struct Run {
 
 async fn run(workload: Workload, nemesis: Nemesis, seconds: u64, planted: &str) -> Run {
     let out = tempfile::tempdir().expect("a temporary directory");
-    let mut options = RunOptions::new(workload, nemesis, server_bin(), out.path().to_path_buf());
+    let mut options = RunOptions::new(
+        workload,
+        nemesis,
+        support::server_bin(),
+        out.path().to_path_buf(),
+    );
     options.time_limit = Duration::from_secs(seconds);
     options.seed = 42;
     options.progress = false;
