@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 use zoo_client::{Client, CreateOptions, SessionState};
-use zoo_wire::CreateMode;
+use zoo_wire::{CreateMode, Stat};
 
 use crate::history::{Call, Outcome, Recorder, Ret};
 
@@ -347,85 +347,77 @@ async fn pause(rng: &mut StdRng, ms: std::ops::Range<u64>) {
     tokio::time::sleep(Duration::from_millis(rng.gen_range(ms))).await;
 }
 
+/// A read of `key`, after a `sync` when `sync` is set, recorded.
+async fn read(env: &Env, p: &Process, key: &str, sync: bool) -> (Outcome, Option<Stat>) {
+    let call = if sync {
+        Call::SyncRead { key: key.into() }
+    } else {
+        Call::Read { key: key.into() }
+    };
+    let run = async {
+        if sync {
+            p.client.sync(key).await?;
+        }
+        p.client.get_data(key).await
+    };
+    let (outcome, got, _) = record(env, p, call, run, |(d, s)| Ret::Value {
+        value: parse_value(d),
+        version: s.version,
+        mzxid: s.mzxid,
+    })
+    .await;
+    (outcome, got.map(|(_, stat)| stat))
+}
+
+/// `value` written to `key`, unconditionally or expecting `version`,
+/// recorded.
+async fn write(
+    env: &Env,
+    p: &Process,
+    key: &str,
+    value: i64,
+    version: Option<i32>,
+) -> (Outcome, Option<Stat>) {
+    let call = match version {
+        None => Call::Write {
+            key: key.into(),
+            value,
+        },
+        Some(version) => Call::Cas {
+            key: key.into(),
+            version,
+            value,
+        },
+    };
+    let data = value.to_string();
+    let run = p.client.set_data(key, data.as_bytes(), version);
+    let (outcome, got, _) = record(env, p, call, run, |s| Ret::Written {
+        version: s.version,
+        mzxid: s.mzxid,
+    })
+    .await;
+    (outcome, got)
+}
+
 async fn register_process(env: &Env, p: &Process, rng: &mut StdRng, deadline: Instant) {
     let mut versions: HashMap<String, i32> = HashMap::new();
     let mut counter = 0i64;
     while Instant::now() < deadline {
         let key = register_key(rng.gen_range(0..REGISTER_KEYS));
-        let roll = rng.gen_range(0..10);
-        let outcome = match roll {
-            0..=2 => {
-                let call = Call::Read { key: key.clone() };
-                let (outcome, got, _) =
-                    record(env, p, call, p.client.get_data(&key), |(d, s)| Ret::Value {
-                        value: parse_value(d),
-                        version: s.version,
-                        mzxid: s.mzxid,
-                    })
-                    .await;
-                if let Some((_, stat)) = got {
-                    versions.insert(key, stat.version);
-                }
-                outcome
-            }
-            3 => {
-                let call = Call::SyncRead { key: key.clone() };
-                let run = async {
-                    p.client.sync(&key).await?;
-                    p.client.get_data(&key).await
-                };
-                let (outcome, got, _) = record(env, p, call, run, |(d, s)| Ret::Value {
-                    value: parse_value(d),
-                    version: s.version,
-                    mzxid: s.mzxid,
-                })
-                .await;
-                if let Some((_, stat)) = got {
-                    versions.insert(key, stat.version);
-                }
-                outcome
-            }
-            4..=6 => {
-                counter += 1;
-                let value = p.id as i64 * 1_000_000 + counter;
-                let data = value.to_string();
-                let call = Call::Write {
-                    key: key.clone(),
-                    value,
-                };
-                let run = p.client.set_data(&key, data.as_bytes(), None);
-                let (outcome, got, _) = record(env, p, call, run, |s| Ret::Written {
-                    version: s.version,
-                    mzxid: s.mzxid,
-                })
-                .await;
-                if let Some(stat) = got {
-                    versions.insert(key, stat.version);
-                }
-                outcome
-            }
+        counter += 1;
+        let value = p.id as i64 * 1_000_000 + counter;
+        let (outcome, stat) = match rng.gen_range(0..10) {
+            0..=2 => read(env, p, &key, false).await,
+            3 => read(env, p, &key, true).await,
+            4..=6 => write(env, p, &key, value, None).await,
             _ => {
-                counter += 1;
-                let value = p.id as i64 * 1_000_000 + counter;
-                let data = value.to_string();
                 let version = versions.get(&key).copied().unwrap_or(0);
-                let call = Call::Cas {
-                    key: key.clone(),
-                    version,
-                    value,
-                };
-                let run = p.client.set_data(&key, data.as_bytes(), Some(version));
-                let (outcome, got, _) = record(env, p, call, run, |s| Ret::Written {
-                    version: s.version,
-                    mzxid: s.mzxid,
-                })
-                .await;
-                if let Some(stat) = got {
-                    versions.insert(key, stat.version);
-                }
-                outcome
+                write(env, p, &key, value, Some(version)).await
             }
         };
+        if let Some(stat) = stat {
+            versions.insert(key, stat.version);
+        }
         if !p.alive(outcome) {
             return;
         }
@@ -627,17 +619,7 @@ async fn watch_writer(env: &Env, p: &Process, rng: &mut StdRng, deadline: Instan
         let key = watch_key(rng.gen_range(0..WATCH_KEYS));
         counter += 1;
         let value = p.id as i64 * 1_000_000 + counter;
-        let data = value.to_string();
-        let call = Call::Write {
-            key: key.clone(),
-            value,
-        };
-        let run = p.client.set_data(&key, data.as_bytes(), None);
-        let (outcome, _, _) = record(env, p, call, run, |s| Ret::Written {
-            version: s.version,
-            mzxid: s.mzxid,
-        })
-        .await;
+        let (outcome, _) = write(env, p, &key, value, None).await;
         if !p.alive(outcome) {
             return;
         }

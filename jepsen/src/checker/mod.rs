@@ -116,6 +116,33 @@ fn anomaly(kind: &str, detail: String, ops: Vec<u64>) -> Anomaly {
     }
 }
 
+/// `divergent-replicas` for every two consecutive final reads (each a
+/// server's view after a sync) that differ; `what` names the contents.
+fn divergent_replicas<T: PartialEq>(
+    finals: &[(&crate::history::Op, T)],
+    size: impl Fn(&T) -> usize,
+    what: &str,
+) -> Vec<Anomaly> {
+    finals
+        .windows(2)
+        .filter(|pair| pair[0].1 != pair[1].1)
+        .map(|pair| {
+            let (a, b) = (&pair[0], &pair[1]);
+            anomaly(
+                "divergent-replicas",
+                format!(
+                    "after sync, server {} holds {} {what} and server {} holds {}",
+                    a.0.node + 1,
+                    size(&a.1),
+                    b.0.node + 1,
+                    size(&b.1)
+                ),
+                vec![a.0.id, b.0.id],
+            )
+        })
+        .collect()
+}
+
 /// The sequence number at the end of a sequential node's name.
 pub(crate) fn sequence_of(name: &str) -> Option<i64> {
     let digits = name.get(name.len().checked_sub(10)?..)?;

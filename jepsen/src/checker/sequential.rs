@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{anomaly, sequence_of, CheckResult};
+use super::{anomaly, divergent_replicas, sequence_of, CheckResult};
 use crate::history::{Call, Op, Outcome, Ret};
 
 /// An acknowledged create: (op, tag, name, sequence number, czxid).
@@ -133,19 +133,11 @@ pub fn check_sequential(history: &[Op]) -> CheckResult {
             }
         }
     }
-    for pair in finals.windows(2) {
-        if pair[0].1 != pair[1].1 {
-            anomalies.push(anomaly(
-                "divergent-replicas",
-                format!(
-                    "after sync, servers {} and {} hold different sequential nodes",
-                    pair[0].0.node + 1,
-                    pair[1].0.node + 1
-                ),
-                vec![pair[0].0.id, pair[1].0.id],
-            ));
-        }
-    }
+    anomalies.extend(divergent_replicas(
+        &finals,
+        |nodes| nodes.len(),
+        "sequential nodes",
+    ));
     let unknown = if finals.is_empty() {
         Some("no final read".to_string())
     } else if ok.is_empty() {

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{anomaly, CheckResult};
+use super::{anomaly, divergent_replicas, CheckResult};
 use crate::history::{Call, Op, Outcome, Ret};
 
 pub fn check_sessions(history: &[Op]) -> CheckResult {
@@ -78,21 +78,7 @@ pub fn check_sessions(history: &[Op]) -> CheckResult {
             }
         }
     }
-    for pair in finals.windows(2) {
-        if pair[0].1 != pair[1].1 {
-            anomalies.push(anomaly(
-                "divergent-replicas",
-                format!(
-                    "server {} holds {} ephemerals and server {} holds {}",
-                    pair[0].0.node + 1,
-                    pair[0].1.len(),
-                    pair[1].0.node + 1,
-                    pair[1].1.len()
-                ),
-                vec![pair[0].0.id, pair[1].0.id],
-            ));
-        }
-    }
+    anomalies.extend(divergent_replicas(&finals, BTreeSet::len, "ephemerals"));
     let sessions = history
         .iter()
         .filter(|op| matches!(op.call, Call::OpenSession) && op.is_ok())

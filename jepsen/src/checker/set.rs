@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{anomaly, CheckResult};
+use super::{anomaly, divergent_replicas, CheckResult};
 use crate::history::{Call, Op, Outcome, Ret};
 
 pub fn check_set(history: &[Op]) -> CheckResult {
@@ -62,21 +62,7 @@ pub fn check_set(history: &[Op]) -> CheckResult {
             ));
         }
     }
-    for pair in finals.windows(2) {
-        if pair[0].1 != pair[1].1 {
-            anomalies.push(anomaly(
-                "divergent-replicas",
-                format!(
-                    "after sync, server {} holds {} elements and server {} holds {}",
-                    pair[0].0.node + 1,
-                    pair[0].1.len(),
-                    pair[1].0.node + 1,
-                    pair[1].1.len()
-                ),
-                vec![pair[0].0.id, pair[1].0.id],
-            ));
-        }
-    }
+    anomalies.extend(divergent_replicas(&finals, BTreeSet::len, "elements"));
     let recovered = finals
         .first()
         .map_or(0, |(_, seen)| seen.difference(&ok).count());
