@@ -1,6 +1,11 @@
-//! Read-only servers (`readonlymode.enabled`, ZooKeeper's `canBeReadOnly`)
-//! with real `zoo-server` processes on loopback.
+//! The client against a 3-server ensemble of real `zoo-server` processes
+//! on loopback: failover, and read-only servers.
 //!
+//! Failover: every server is killed in turn under a client connected to all
+//! three; the client moves to a live one with its session, its ephemeral
+//! node and its watch.
+//!
+//! Read-only servers (`readonlymode.enabled`, ZooKeeper's `canBeReadOnly`):
 //! A server of a 3-server ensemble that has lost its quorum serves reads to
 //! clients built with `read_only(true)`: their state is
 //! `ConnectedReadOnly`, reads work, writes fail with `NotReadOnly`, and
@@ -96,7 +101,8 @@ impl Ensemble {
     /// wrong (ports where nothing listens): the first two form a quorum
     /// without it, and it never has one.
     fn new(name: &str, isolate_third: bool) -> Ensemble {
-        let dir = std::env::temp_dir().join(format!("zoo-read-only-{}-{name}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("zoo-client-ensemble-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ports: Vec<[u16; 3]> = (0..3)
             .map(|_| [free_port(), free_port(), free_port()])
@@ -368,5 +374,86 @@ async fn a_client_on_a_server_that_stays_cut_off_finds_a_read_write_server_with_
     wait_state(&client, SessionState::Connected, &ensemble).await;
     assert_eq!(isro(ensemble.addr(2)).await.as_deref(), Some("ro"));
     check_moved(&client, read_only_session, watcher).await;
+    client.close().await;
+}
+
+/// Each server in turn is killed (and restarted once the client has
+/// settled); whenever the client's own server dies it moves to another
+/// with its session: the ephemeral node stays its own and its watch fires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_keeps_its_session_ephemeral_and_watch_as_each_server_dies() {
+    let mut ensemble = Ensemble::new("failover", false);
+    for i in 0..3 {
+        ensemble.start(i);
+    }
+    for i in 0..3 {
+        ensemble.wait_isro(i, "rw").await;
+    }
+    let client = Client::builder(&ensemble.hosts(&[0, 1, 2]))
+        .session_timeout(Duration::from_secs(6))
+        .connection_timeout(PATIENCE)
+        .connect()
+        .await
+        .unwrap();
+    let session = client.session_id();
+    client
+        .create("/eph", b"", CreateOptions::new(CreateMode::Ephemeral))
+        .await
+        .unwrap();
+    client
+        .create("/watched", b"", CreateOptions::new(CreateMode::Persistent))
+        .await
+        .unwrap();
+    let mut disconnects = 0;
+    for victim in 0..3 {
+        let (_, _, watch) = client.get_data_and_watch("/watched").await.unwrap();
+        let mut states = client.state_changes();
+        states.borrow_and_update();
+        ensemble.kill(victim);
+        // The client notices at once when its own server dies (the
+        // connection closes), and also when its server loses the leader
+        // for a moment.
+        if tokio::time::timeout(Duration::from_secs(2), states.changed())
+            .await
+            .is_ok()
+        {
+            disconnects += 1;
+        }
+        wait_state(&client, SessionState::Connected, &ensemble).await;
+        assert_eq!(client.session_id(), session, "the session changed");
+
+        let survivors: Vec<usize> = (0..3).filter(|&i| i != victim).collect();
+        let other = Client::builder(&ensemble.hosts(&survivors))
+            .connection_timeout(PATIENCE)
+            .connect()
+            .await
+            .unwrap();
+        let owner = other
+            .exists("/eph")
+            .await
+            .unwrap()
+            .map(|s| s.ephemeral_owner);
+        assert_eq!(
+            owner,
+            Some(session),
+            "the ephemeral node is not the session's"
+        );
+        other
+            .set_data("/watched", victim.to_string().as_bytes(), None)
+            .await
+            .unwrap();
+        let event = tokio::time::timeout(PATIENCE, watch.changed())
+            .await
+            .expect("the watch fires")
+            .expect("a watch event");
+        assert_eq!(event.event_type, EventType::NodeDataChanged);
+        other.close().await;
+
+        ensemble.start(victim);
+        ensemble.wait_isro(victim, "rw").await;
+    }
+    // The client was on one of the three servers, so at least its own
+    // server's death disconnected it.
+    assert!(disconnects >= 1, "the client never lost its server");
     client.close().await;
 }
