@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Throughput of 3-server ensembles, Zoo against Apache ZooKeeper 3.8, on
 # loopback: writes through the leader and through a follower, reads at a
-# follower.
+# follower; watch fan-out, session storm and 512 KiB writes. The same table
+# as a bar chart goes to a PNG.
 #
-#   scripts/compare-ensemble.sh [SECONDS]    (default 5 per workload)
+#   scripts/compare-ensemble.sh [SECONDS] [CHART]
+#
+# SECONDS per workload (default 5); CHART the PNG to write (default
+# compare-ensemble.png in the current directory).
 #
 # Needs the Debian zookeeper package (scripts/setup.sh installs it).
 # ZOO_SERVER_BIN and ZOO_BENCH_BIN use those binaries instead of a release
@@ -15,4 +19,5 @@ if [[ -z "${ZOO_SERVER_BIN:-}" || -z "${ZOO_BENCH_BIN:-}" ]]; then
 fi
 exec python3 "$ZOO_ROOT/scripts/compare-ensemble.py" \
     "${ZOO_SERVER_BIN:-$CARGO_TARGET_DIR/release/zoo-server}" \
-    "${ZOO_BENCH_BIN:-$CARGO_TARGET_DIR/release/zoo-bench}" "${1:-5}"
+    "${ZOO_BENCH_BIN:-$CARGO_TARGET_DIR/release/zoo-bench}" "${1:-5}" \
+    "${2:-compare-ensemble.png}"

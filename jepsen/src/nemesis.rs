@@ -37,7 +37,8 @@ pub enum Nemesis {
     Partition,
     /// One-way loss: links from one server (often the leader) blocked.
     Loss,
-    /// Delay on the links out of one server.
+    /// Delay on the links out of the leader (out of a random server while
+    /// there is none).
     Delay,
     /// A server restarted armed to abort at a named crash point.
     Crash,
@@ -290,8 +291,12 @@ async fn inject(cluster: &mut Cluster, kind: Nemesis, rng: &mut StdRng) -> Resul
             ))
         }
         Nemesis::Delay => {
-            let (from, leader) = victim(cluster, rng).await;
-            let delay_ms = rng.gen_range(50..500);
+            // Out of the leader when there is one: its followers trail it.
+            let (from, leader) = match cluster.leader().await {
+                Some(l) => (l, true),
+                None => (rng.gen_range(0..n), false),
+            };
+            let delay_ms = rng.gen_range(100..500);
             for j in (0..n).filter(|&j| j != from) {
                 cluster.set_link(
                     from,

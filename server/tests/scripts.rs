@@ -34,10 +34,13 @@ async fn the_comparison_scripts_run() {
         "{} is built by `cargo test --workspace`",
         bench.display()
     );
+    let charts = tempfile::tempdir().unwrap();
+    let chart = charts.path().join("compare-ensemble.png");
     let mut command = std::process::Command::new("bash");
     command
         .arg(script("compare-ensemble.sh"))
         .arg("1")
+        .arg(&chart)
         .env("ZOO_SERVER_BIN", server)
         .env("ZOO_BENCH_BIN", bench);
     let stdout = run_ok(command).await;
@@ -45,6 +48,9 @@ async fn the_comparison_scripts_run() {
         "write via leader 16x8",
         "write via follower 16x8",
         "read at a follower 16x8",
+        "fan-out to 16 at follower",
+        "session storm 16 follower",
+        "large-write 512K via leader",
     ] {
         assert!(
             stdout
@@ -53,4 +59,10 @@ async fn the_comparison_scripts_run() {
             "{row} missing:\n{stdout}"
         );
     }
+    assert!(
+        stdout.contains(&format!("chart: {}", chart.display())),
+        "{stdout}"
+    );
+    let png = std::fs::read(&chart).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", chart.display());
 }
