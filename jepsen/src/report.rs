@@ -33,12 +33,10 @@ pub fn write(dir: &Path, result: &RunResult, ops: &[Op]) -> Result<(), String> {
     Ok(())
 }
 
-fn color(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Ok => "#3a9d5d",
-        Outcome::Fail => "#d9534f",
-        Outcome::Info => "#f0ad4e",
-    }
+/// The outcome's colour in HTML, the same as in the plots.
+fn color(outcome: Outcome) -> String {
+    let RGBColor(r, g, b) = rgb(outcome);
+    format!("#{r:02x}{g:02x}{b:02x}")
 }
 
 fn escape(text: &str) -> String {

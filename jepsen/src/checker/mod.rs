@@ -240,17 +240,11 @@ pub(crate) mod test_history {
             version: i32,
             mzxid: i64,
         ) -> u64 {
-            self.op(
+            self.read_as(
                 p,
-                t.0,
-                t.1,
-                Outcome::Ok,
+                t,
                 Call::Read { key: key.into() },
-                Some(Ret::Value {
-                    value,
-                    version,
-                    mzxid,
-                }),
+                (value, version, mzxid),
             )
         }
 
@@ -263,12 +257,28 @@ pub(crate) mod test_history {
             version: i32,
             mzxid: i64,
         ) -> u64 {
+            self.read_as(
+                p,
+                t,
+                Call::SyncRead { key: key.into() },
+                (value, version, mzxid),
+            )
+        }
+
+        /// A successful read of (value, version, mzxid), as `call`.
+        fn read_as(
+            &mut self,
+            p: u64,
+            t: (u64, u64),
+            call: Call,
+            (value, version, mzxid): (i64, i32, i64),
+        ) -> u64 {
             self.op(
                 p,
                 t.0,
                 t.1,
                 Outcome::Ok,
-                Call::SyncRead { key: key.into() },
+                call,
                 Some(Ret::Value {
                     value,
                     version,
