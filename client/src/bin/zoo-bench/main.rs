@@ -178,6 +178,44 @@ impl Tally {
     }
 }
 
+/// One load task's own tally and latencies, merged into `Shared` when it
+/// stops.
+#[derive(Debug)]
+struct Lane {
+    tally: Tally,
+    latency: Histogram<u64>,
+}
+
+impl Lane {
+    fn new() -> Lane {
+        Lane {
+            tally: Tally::default(),
+            latency: new_histogram(),
+        }
+    }
+
+    /// One measured operation that took `elapsed`.
+    fn record<E: std::fmt::Debug>(
+        &mut self,
+        shared: &Shared,
+        elapsed: Duration,
+        result: Result<(), E>,
+    ) {
+        match result {
+            Ok(()) => {
+                self.tally.ok += 1;
+                shared.completed_one();
+                record_us(&mut self.latency, elapsed);
+            }
+            Err(e) => self.tally.error(format!("{e:?}")),
+        }
+    }
+
+    fn merge_into(self, shared: &Shared) {
+        shared.merge(self.tally, &self.latency);
+    }
+}
+
 /// Histogram bounds: 1 µs to 60 s, three significant digits.
 fn new_histogram() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds")
@@ -378,27 +416,18 @@ async fn spawn_request_loops(
             let (client, args, shared) = (client.clone(), Arc::clone(args), Arc::clone(shared));
             tasks.push(tokio::spawn(async move {
                 let value = vec![b'w'; args.value_size()];
-                let mut latency = new_histogram();
-                let mut tally = Tally::default();
+                let mut results = Lane::new();
                 let id = worker * args.in_flight + lane;
                 let mut n = id as u64 * 1_000_003;
                 while !shared.stopped() {
                     let started = Instant::now();
                     let result = one_request(&client, &args, n, &value, id).await;
                     n += 1;
-                    if !shared.measuring() {
-                        continue;
-                    }
-                    match result {
-                        Ok(()) => {
-                            tally.ok += 1;
-                            shared.completed_one();
-                            record_us(&mut latency, started.elapsed());
-                        }
-                        Err(e) => tally.error(format!("{e:?}")),
+                    if shared.measuring() {
+                        results.record(&shared, started.elapsed(), result);
                     }
                 }
-                shared.merge(tally, &latency);
+                results.merge_into(&shared);
             }));
         }
     }

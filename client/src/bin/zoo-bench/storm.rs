@@ -10,7 +10,7 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 use zoo_client::{Client, Error, SessionState};
 
-use crate::{new_histogram, record_us, BenchArgs, Shared, Tally};
+use crate::{BenchArgs, Lane, Shared};
 
 /// Starts the loops.
 pub fn spawn(args: &Arc<BenchArgs>, shared: &Arc<Shared>) -> Vec<JoinHandle<()>> {
@@ -18,24 +18,15 @@ pub fn spawn(args: &Arc<BenchArgs>, shared: &Arc<Shared>) -> Vec<JoinHandle<()>>
         .map(|_| {
             let (args, shared) = (Arc::clone(args), Arc::clone(shared));
             tokio::spawn(async move {
-                let mut latency = new_histogram();
-                let mut tally = Tally::default();
+                let mut results = Lane::new();
                 while !shared.stopped() {
                     let started = Instant::now();
                     let result = open_and_close(&args.connect).await;
-                    if !shared.measuring() {
-                        continue;
-                    }
-                    match result {
-                        Ok(()) => {
-                            tally.ok += 1;
-                            shared.completed_one();
-                            record_us(&mut latency, started.elapsed());
-                        }
-                        Err(e) => tally.error(format!("{e:?}")),
+                    if shared.measuring() {
+                        results.record(&shared, started.elapsed(), result);
                     }
                 }
-                shared.merge(tally, &latency);
+                results.merge_into(&shared);
             })
         })
         .collect()
