@@ -31,8 +31,8 @@ use zoo_wire::{CreateMode, EventType};
 
 use crate::error::{Error, Result};
 use crate::support::{
-    create_protected, delete_in_background, delete_owned, ensure_path, retry, sequence_after,
-    unique_prefix,
+    create_protected, delete_in_background, delete_owned, ensure_path, read_identifiers, retry,
+    sequence_after, unique_prefix,
 };
 
 /// kazoo's marker for an exclusive (or write) contender.
@@ -165,16 +165,12 @@ impl Lock {
             .filter_map(|c| sequence_after(&c, &markers).map(|seq| (seq, c)))
             .collect();
         in_line.sort();
-        let mut identifiers = Vec::with_capacity(in_line.len());
-        for (_, name) in in_line {
-            let path = format!("{}/{name}", self.dir);
-            match retry(&self.client, || self.client.get_data(&path)).await {
-                Ok((data, _)) => identifiers.push(String::from_utf8_lossy(&data).into_owned()),
-                Err(Error::Client(zoo_client::Error::NoNode)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(identifiers)
+        read_identifiers(
+            &self.client,
+            &self.dir,
+            in_line.into_iter().map(|(_, name)| name),
+        )
+        .await
     }
 
     async fn contend(&self, wait: Option<Wait>) -> Result<Option<LockGuard>> {

@@ -21,7 +21,8 @@ use zoo_wire::CreateMode;
 use crate::error::{Error, Result};
 use crate::lock::{watch_loss, Lock, Loss};
 use crate::support::{
-    create_protected, delete_in_background, delete_owned, ensure_path, retry, unique_prefix,
+    create_protected, delete_in_background, delete_owned, ensure_path, read_identifiers, retry,
+    unique_prefix,
 };
 
 const LEASE_MARKER: &str = "__lease__";
@@ -82,16 +83,7 @@ impl Semaphore {
                 Err(Error::Client(zoo_client::Error::NoNode)) => return Ok(Vec::new()),
                 other => other?,
             };
-        let mut holders = Vec::with_capacity(children.len());
-        for child in children {
-            let path = format!("{}/{child}", self.leases_dir);
-            match retry(&self.client, || self.client.get_data(&path)).await {
-                Ok((data, _)) => holders.push(String::from_utf8_lossy(&data).into_owned()),
-                Err(Error::Client(zoo_client::Error::NoNode)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(holders)
+        read_identifiers(&self.client, &self.leases_dir, children).await
     }
 
     async fn take(&self, deadline: Option<Instant>) -> Result<Lease> {

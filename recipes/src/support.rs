@@ -202,6 +202,25 @@ pub(crate) fn delete_in_background(
     });
 }
 
+/// The data of `dir`'s children `names`, in that order, as text (the
+/// identifiers contenders store); a child gone meanwhile is skipped.
+pub(crate) async fn read_identifiers(
+    client: &Client,
+    dir: &str,
+    names: impl IntoIterator<Item = String>,
+) -> Result<Vec<String>> {
+    let mut identifiers = Vec::new();
+    for name in names {
+        let path = format!("{dir}/{name}");
+        match retry(client, || client.get_data(&path)).await {
+            Ok((data, _)) => identifiers.push(String::from_utf8_lossy(&data).into_owned()),
+            Err(Error::Client(zoo_client::Error::NoNode)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(identifiers)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
