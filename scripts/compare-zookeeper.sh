@@ -45,7 +45,7 @@ java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar org.apache.zookeeper.
     "$work/zk/zoo.cfg" >"$work/zk.log" 2>&1 & pids+=($!)
 for port in $zoo_port $zk_port; do
     for _ in $(seq 100); do
-        [[ "$(echo srvr | nc -q1 127.0.0.1 "$port" 2>/dev/null)" == *Mode* ]] && break
+        [[ "$(echo srvr | nc -N -w 5 127.0.0.1 "$port" 2>/dev/null)" == *Mode* ]] && break
         sleep 0.2
     done
 done
@@ -104,7 +104,9 @@ for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 pids=()
 
-serving() { [[ "$(echo srvr | nc -q1 127.0.0.1 "$1" 2>/dev/null)" == *Zxid* ]]; }
+# -N: nc returns as soon as the server closes after its answer (with -q1 it
+# would wait a second more, and that second would count as restart time).
+serving() { [[ "$(echo srvr | nc -N -w 5 127.0.0.1 "$1" 2>/dev/null)" == *Zxid* ]]; }
 rss_mb() { awk '/VmRSS/ {printf "%d", $2/1024}' "/proc/$1/status"; }
 start_zoo() { RUST_LOG=warn "$zoo_server" "$work/zoo/zoo.cfg" >/dev/null 2>>"$work/zoo.log" & echo $!; }
 start_zk() {

@@ -59,9 +59,26 @@ pub struct Cluster {
     options: ClusterOptions,
 }
 
-/// A port free at the time of asking. The server binds it a moment later;
-/// another process taking it in between makes the start fail visibly.
+/// A port free at the time of asking, below the kernel's range of
+/// ephemeral ports: a server restarted after a kill binds its ports again,
+/// and a port in that range may meanwhile have become the local end of
+/// some outgoing connection (a soak run lost a server that way). The server
+/// binds it a moment later; another process taking it in between makes the
+/// start fail visibly.
 fn free_port() -> std::io::Result<u16> {
+    use rand::Rng;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let floor = 10_000.min(ephemeral_low / 2);
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(floor..ephemeral_low.max(floor + 1));
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())

@@ -105,6 +105,11 @@ pub struct Config {
     /// of the process (znode times, session id seeds, snapshot times) by
     /// this many ms, so that zoo-jepsen can skew one server's clock.
     pub test_clock_offset_ms: i64,
+    /// TEST ONLY: `testOnly.logDelayMs` makes every log write of this
+    /// server wait this long first: a slow disk on one server, so that
+    /// tests can have the other servers' acknowledgements commit a write
+    /// before this one has made it durable, and applied it.
+    pub test_log_delay_ms: u64,
 }
 
 /// The ZooKeeper default whitelist: only `srvr` (protocol section 14.2).
@@ -144,6 +149,7 @@ impl Default for Config {
             purge_interval_hours: 0,
             test_unsafe_local_sync: false,
             test_clock_offset_ms: 0,
+            test_log_delay_ms: 0,
         }
     }
 }
@@ -295,6 +301,12 @@ impl Config {
                     config.test_clock_offset_ms = value
                         .parse::<i64>()
                         .map_err(|_| bad(format!("not a whole number of ms: {value}")))?
+                }
+                "testOnly.logDelayMs" => {
+                    config.test_log_delay_ms = value
+                        .parse::<u64>()
+                        .map_err(|_| bad(format!("not a whole number of ms: {value}")))?
+                        .min(60_000)
                 }
                 "readonlymode.enabled" => {
                     config.read_only_enabled = parse_bool(value).map_err(bad)?

@@ -141,8 +141,8 @@ enum Pending {
         cxid: i32,
         origin: Origin,
     },
-    /// A follower's `sync`: answered once the tree holds what the leader
-    /// had proposed when asked (`until`, unknown until the leader answers).
+    /// A `sync`: answered once the tree holds what the leader had proposed
+    /// when asked (`until`; on a follower, unknown until the leader answers).
     Sync {
         conn: ConnId,
         session: i64,
@@ -918,6 +918,24 @@ impl Core {
                 }
             }
             body if is_write(&body) => self.write(conn, session, xid, body, received),
+            body @ RequestBody::Sync(_) if self.is_leader() => {
+                // Followers' acknowledgements alone may commit a write, and
+                // a follower answer it, before this leader's own log has it
+                // durable, so before it is applied here. The sync waits
+                // until the tree holds everything proposed so far.
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.queued += 1;
+                }
+                self.inflight.push_back(Pending::Sync {
+                    conn,
+                    session,
+                    xid,
+                    body,
+                    received,
+                    until: Some(self.zab.last_zxid()),
+                });
+                self.serve_queued_reads();
+            }
             body => {
                 let queued = self.conns.get(&conn).is_some_and(|c| c.queued > 0);
                 if queued {
@@ -1217,7 +1235,10 @@ impl Core {
         if !self.allows(conn, &node.acl, Perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((node.children.iter().cloned().collect(), node.stat()))
+        Ok((
+            self.tree.children(path).map(str::to_string).collect(),
+            node.stat(),
+        ))
     }
 
     /// Re-registers watches after a reconnect, sending at once (zxid -1) the
@@ -1311,7 +1332,7 @@ impl Core {
         let doomed: Vec<String> = self
             .tree
             .paths()
-            .filter(|(_, node)| node.children.is_empty())
+            .filter(|(_, node)| node.num_children == 0)
             .filter(|(_, node)| match node.kind() {
                 OwnerKind::Container => node.stat.cversion > 0,
                 OwnerKind::Ttl(ttl) => now - node.stat.mtime > ttl,

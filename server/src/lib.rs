@@ -209,7 +209,11 @@ pub async fn run(
         None => (None, None),
     };
     let (log_tx, log_rx) = mpsc::unbounded_channel();
-    let log = LogWriter::start(storage.clone(), log_tx);
+    let log = LogWriter::start(
+        storage.clone(),
+        log_tx,
+        Duration::from_millis(config.test_log_delay_ms),
+    );
     let purge_every = (config.purge_interval_hours > 0)
         .then(|| Duration::from_secs(u64::from(config.purge_interval_hours) * 3600));
     let snapshots = Snapshotter::start(storage, config.snap_retain_count, purge_every);

@@ -103,7 +103,7 @@ impl<'a> View<'a> {
         }
         self.tree.get(path).map(|node| NodeView {
             stat: node.stat,
-            num_children: node.children.len() as i32,
+            num_children: node.num_children,
             acl: node.acl.clone(),
         })
     }

@@ -3,11 +3,14 @@
 //! committed `Txn`. Apply is deterministic and never fails: prep already
 //! checked everything against the same state.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use zoo_wire::path::{basename, parent};
+use zoo_wire::path::parent;
 use zoo_wire::{Acl, ErrorCode, Perms, Stat};
 
 use crate::storage::NodeRecord;
@@ -33,16 +36,16 @@ pub struct StoredStat {
 /// ZooKeeper's ACL cache does, since most nodes carry one of a few.
 pub type SharedAcl = Arc<[Acl]>;
 
-/// One znode.
+/// One znode. Its children are not listed here: they are the range of
+/// [`Nodes`] that [`Tree::children`] scans.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// `None` when created with a null buffer; reads then return null.
     pub data: Option<Bytes>,
     pub acl: SharedAcl,
     pub stat: StoredStat,
-    /// Child names, without the parent's path. A persistent set: cloning
-    /// a node (copy-on-write while a snapshot holds the tree) is O(1).
-    pub children: imbl::OrdSet<String>,
+    /// How many children the node has.
+    pub num_children: i32,
 }
 
 impl Node {
@@ -51,7 +54,7 @@ impl Node {
             data,
             acl,
             stat,
-            children: imbl::OrdSet::new(),
+            num_children: 0,
         }
     }
 
@@ -65,7 +68,7 @@ impl Node {
 
     /// The Stat clients see (protocol sections 6.2 and 8.3).
     pub fn stat(&self) -> Stat {
-        let num_children = self.children.len() as i32;
+        let num_children = self.num_children;
         let ephemeral_owner = match self.kind() {
             OwnerKind::Ephemeral(session) => session,
             OwnerKind::Persistent | OwnerKind::Container | OwnerKind::Ttl(_) => 0,
@@ -135,9 +138,90 @@ pub fn is_special(path: &str) -> bool {
     matches!(path, "/" | ZOOKEEPER | QUOTA | CONFIG)
 }
 
-/// The nodes of a tree by path: a persistent map, so that a snapshot is an
-/// O(1) clone that later writes do not disturb.
-pub type Nodes = imbl::HashMap<Arc<str>, Arc<Node>>;
+/// The nodes of a tree by key: a persistent ordered map, so that a snapshot
+/// is an O(1) clone that later writes do not disturb, and a node's children
+/// are one range of it.
+pub type Nodes = imbl::OrdMap<NodeKey, Arc<Node>>;
+
+/// A node's place in [`Nodes`]: its depth (four bytes, big-endian), then its
+/// path. Byte order is then depth first and path within a depth, so the
+/// children of `/a` are exactly the keys from `{depth 2}/a/` up to
+/// `{depth 2}/a0` (`0` follows `/`). Nodes need no set of child names,
+/// which would cost about as much memory again as the map, and a snapshot
+/// lists parents before their children.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeKey(Arc<[u8]>);
+
+const DEPTH_BYTES: usize = 4;
+
+/// Keys of paths up to this long are built on the stack for lookups; most
+/// paths are far shorter.
+const STACK_KEY_BYTES: usize = 256;
+
+/// The number of components: 0 for the root, 1 for `/a`, 2 for `/a/b`.
+fn depth_of(path: &str) -> u32 {
+    if path == "/" {
+        0
+    } else {
+        path.bytes().filter(|&b| b == b'/').count() as u32
+    }
+}
+
+/// Runs `f` on the key of `path`, built without allocating unless the
+/// path is long.
+fn with_key<R>(path: &str, f: impl FnOnce(&[u8]) -> R) -> R {
+    let depth = depth_of(path).to_be_bytes();
+    let len = DEPTH_BYTES + path.len();
+    if len <= STACK_KEY_BYTES {
+        let mut key = [0u8; STACK_KEY_BYTES];
+        key[..DEPTH_BYTES].copy_from_slice(&depth);
+        key[DEPTH_BYTES..len].copy_from_slice(path.as_bytes());
+        f(&key[..len])
+    } else {
+        let mut key = Vec::with_capacity(len);
+        key.extend_from_slice(&depth);
+        key.extend_from_slice(path.as_bytes());
+        f(&key)
+    }
+}
+
+/// Orders paths as their keys are ordered.
+fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
+    (depth_of(a), a.as_bytes()).cmp(&(depth_of(b), b.as_bytes()))
+}
+
+impl NodeKey {
+    pub fn new(path: &str) -> NodeKey {
+        with_key(path, |key| NodeKey(Arc::from(key)))
+    }
+
+    pub fn path(&self) -> &str {
+        std::str::from_utf8(&self.0[DEPTH_BYTES..]).expect("keys are made from paths")
+    }
+}
+
+impl Borrow<[u8]> for NodeKey {
+    fn borrow(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.path(), f)
+    }
+}
+
+fn get_mut_in<'a>(nodes: &'a mut Nodes, path: &str) -> Option<&'a mut Node> {
+    with_key(path, move |key| nodes.get_mut(key)).map(Arc::make_mut)
+}
+
+/// The data a node keeps: a copy of exactly its bytes, since a request's
+/// buffer may be a slice of a connection's whole read buffer, which the
+/// node would otherwise keep alive.
+fn own(data: &Option<Bytes>) -> Option<Bytes> {
+    data.as_deref().map(Bytes::copy_from_slice)
+}
 
 /// The tree of znodes.
 #[derive(Debug, Clone)]
@@ -216,10 +300,11 @@ impl Tree {
         tree
     }
 
-    /// A tree from a snapshot's nodes, in any order. Every node but the
-    /// root needs its parent among them; children and the ephemerals of
-    /// each session are rebuilt from the paths.
-    pub fn restore(last_zxid: i64, records: Vec<NodeRecord>) -> Result<Tree, String> {
+    /// A tree from a snapshot's nodes. Every node but the root needs its
+    /// parent among them; child counts and the ephemerals of each session
+    /// are rebuilt from the paths. Snapshots list nodes in key order; nodes
+    /// in any other order are sorted first.
+    pub fn restore(last_zxid: i64, mut records: Vec<NodeRecord>) -> Result<Tree, String> {
         let mut tree = Tree {
             nodes: Nodes::new(),
             ephemerals: HashMap::new(),
@@ -227,11 +312,33 @@ impl Tree {
             approximate_data_size: 0,
             acls: AclCache::default(),
         };
-        let mut paths = Vec::with_capacity(records.len());
+        if !records
+            .windows(2)
+            .all(|w| key_order(&w[0].path, &w[1].path).is_lt())
+        {
+            records.sort_by(|a, b| key_order(&a.path, &b.path));
+        }
+        if records.first().map(|r| r.path.as_str()) != Some("/") {
+            return Err("no root node".into());
+        }
+        // Children of one parent come together in key order: counted as a
+        // run, and the parent updated once when the run ends.
+        let mut run: Option<(String, i32)> = None;
         for record in records {
             if record.path != "/" {
                 zoo_wire::validate_path(&record.path)
                     .map_err(|e| format!("bad path {:?}: {e}", record.path))?;
+                let parent_path = parent(&record.path).expect("a non-root path has a parent");
+                match &mut run {
+                    Some((p, count)) if p == parent_path => *count += 1,
+                    _ => {
+                        tree.end_run(run.take());
+                        if tree.get(parent_path).is_none() {
+                            return Err(format!("node {} has no parent", record.path));
+                        }
+                        run = Some((parent_path.to_string(), 1));
+                    }
+                }
             }
             let acl = tree.acls.intern(&record.acl);
             let node = Node::new(record.data, acl, record.stat);
@@ -242,66 +349,76 @@ impl Tree {
                     .or_default()
                     .insert(record.path.clone());
             }
-            let path: Arc<str> = Arc::from(record.path);
             if tree
                 .nodes
-                .insert(Arc::clone(&path), Arc::new(node))
+                .insert(NodeKey::new(&record.path), Arc::new(node))
                 .is_some()
             {
-                return Err(format!("node {path} appears twice"));
-            }
-            paths.push(path);
-        }
-        if tree.nodes.get("/").is_none() {
-            return Err("no root node".into());
-        }
-        for path in &paths {
-            if let Some(parent_path) = parent(path) {
-                let child = basename(path).to_string();
-                tree.node_mut(parent_path)
-                    .ok_or_else(|| format!("node {path} has no parent"))?
-                    .children
-                    .insert(child);
+                return Err(format!("node {} appears twice", record.path));
             }
         }
+        tree.end_run(run);
         Ok(tree)
+    }
+
+    fn end_run(&mut self, run: Option<(String, i32)>) {
+        if let Some((parent_path, count)) = run {
+            self.node_mut(&parent_path)
+                .expect("checked when the run began")
+                .num_children = count;
+        }
     }
 
     fn insert_root(&mut self, data: Option<Bytes>, acl: Vec<Acl>) {
         self.approximate_data_size += 1;
         let acl = self.acls.intern(&acl);
         self.nodes.insert(
-            Arc::from("/"),
+            NodeKey::new("/"),
             Arc::new(Node::new(data, acl, StoredStat::default())),
         );
     }
 
     /// Adds a node under its (existing) parent without touching the parent's
-    /// counters.
+    /// cversion and pzxid.
     fn link(&mut self, path: &str, node: Node) {
         let parent_path = parent(path).expect("a non-root path has a parent");
         self.approximate_data_size += path.len() as i64 + i64::from(node.data_len());
         self.node_mut(parent_path)
             .expect("parent exists")
-            .children
-            .insert(basename(path).to_string());
+            .num_children += 1;
         if let OwnerKind::Ephemeral(session) = node.kind() {
             self.ephemerals
                 .entry(session)
                 .or_default()
                 .insert(path.to_string());
         }
-        self.nodes.insert(Arc::from(path), Arc::new(node));
+        self.nodes.insert(NodeKey::new(path), Arc::new(node));
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path).map(|n| &**n)
+        with_key(path, |key| self.nodes.get(key)).map(|n| &**n)
+    }
+
+    /// The names of a node's children, in byte order: one range scan.
+    pub fn children<'a>(&'a self, path: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let prefix_len = if path == "/" { 1 } else { path.len() + 1 };
+        let mut low = Vec::with_capacity(DEPTH_BYTES + prefix_len);
+        low.extend_from_slice(&(depth_of(path) + 1).to_be_bytes());
+        low.extend_from_slice(path.as_bytes());
+        if path != "/" {
+            low.push(b'/');
+        }
+        let mut high = low.clone();
+        *high.last_mut().expect("a prefix ends in a slash") = b'0';
+        self.nodes
+            .range::<_, [u8]>((Bound::Included(&low[..]), Bound::Excluded(&high[..])))
+            .map(move |(key, _)| &key.path()[prefix_len..])
     }
 
     /// A node to change in place; it is copied first only if a snapshot
     /// still shares it.
     fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
-        self.nodes.get_mut(path).map(Arc::make_mut)
+        get_mut_in(&mut self.nodes, path)
     }
 
     /// The nodes at this moment, for a snapshot: O(1), and unaffected by
@@ -342,11 +459,9 @@ impl Tree {
         let mut count = 0;
         let mut stack = vec![path.to_string()];
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(p.as_str()) {
-                for child in &node.children {
-                    count += 1;
-                    stack.push(join(&p, child));
-                }
+            for child in self.children(&p) {
+                count += 1;
+                stack.push(join(&p, child));
             }
         }
         count
@@ -354,7 +469,7 @@ impl Tree {
 
     /// Every node path, for the container and TTL reaper.
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(p, n)| (&**p, &**n))
+        self.nodes.iter().map(|(key, n)| (key.path(), &**n))
     }
 
     /// Applies a committed transaction. Zxids must strictly increase.
@@ -402,12 +517,12 @@ impl Tree {
                 parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
                 parent_node.stat.pzxid = zxid;
                 let acl = self.acls.intern(acl);
-                self.link(path, Node::new(data.clone(), acl, stat));
+                self.link(path, Node::new(own(data), acl, stat));
                 changes.push(Change::Created(path.clone()));
                 changes.push(Change::ChildrenChanged(parent_path.to_string()));
                 Applied::Created {
                     path: path.clone(),
-                    stat: self.nodes[path.as_str()].stat(),
+                    stat: self.get(path).expect("just created").stat(),
                 }
             }
             TxnOp::Delete { path } => {
@@ -419,14 +534,10 @@ impl Tree {
                 data,
                 version,
             } => {
-                let node = Arc::make_mut(
-                    self.nodes
-                        .get_mut(path.as_str())
-                        .expect("prep checked the node"),
-                );
+                let node = get_mut_in(&mut self.nodes, path).expect("prep checked the node");
                 self.approximate_data_size +=
                     data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
-                node.data = data.clone();
+                node.data = own(data);
                 node.stat.version = *version;
                 node.stat.mzxid = zxid;
                 node.stat.mtime = time;
@@ -452,10 +563,10 @@ impl Tree {
     }
 
     fn delete(&mut self, path: &str, zxid: i64, changes: &mut Vec<Change>) {
-        let Some(node) = self.nodes.remove(path) else {
+        let Some(node) = with_key(path, |key| self.nodes.remove(key)) else {
             return;
         };
-        assert!(node.children.is_empty(), "deleting {path} with children");
+        assert!(node.num_children == 0, "deleting {path} with children");
         self.approximate_data_size -= path.len() as i64 + i64::from(node.data_len());
         if let OwnerKind::Ephemeral(session) = node.kind() {
             if let Some(set) = self.ephemerals.get_mut(&session) {
@@ -467,7 +578,7 @@ impl Tree {
         }
         let parent_path = parent(path).expect("a deleted node has a parent");
         if let Some(parent_node) = self.node_mut(parent_path) {
-            parent_node.children.remove(basename(path));
+            parent_node.num_children -= 1;
             parent_node.stat.pzxid = zxid;
         }
         changes.push(Change::Deleted(path.to_string(), node.acl.clone()));
@@ -618,6 +729,85 @@ mod tests {
         assert!(tree.get("/e1").is_none() && tree.get("/e2").is_none());
         assert!(tree.get("/p").is_some());
         assert_eq!(tree.ephemeral_count(), 0);
+    }
+
+    /// Children are a range of the key order: names that sort around `/`
+    /// (`a-b`, `a.b`, `a0`) must not leak into a sibling's listing.
+    /// Random creates and deletes against a model; every node's listing,
+    /// count and descendants checked, and a restore from shuffled records
+    /// gives the same tree.
+    #[test]
+    fn children_are_listed_from_key_ranges() {
+        use rand::{seq::SliceRandom, Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let names = ["a", "a-b", "a.b", "a0", "b", "ab", "\u{e9}"];
+        let mut tree = Tree::new();
+        let mut model: BTreeSet<String> = ["/", ZOOKEEPER, QUOTA, CONFIG]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let mut changes = Vec::new();
+        for zxid in 1..=600 {
+            let paths: Vec<&String> = model.iter().collect();
+            let leaves: Vec<&&String> = paths
+                .iter()
+                .filter(|p| !is_special(p) && !model.iter().any(|q| parent(q) == Some(p.as_str())))
+                .collect();
+            let op = if rng.gen_bool(0.3) && !leaves.is_empty() {
+                let path = leaves.choose(&mut rng).unwrap().to_string();
+                model.remove(&path);
+                TxnOp::Delete { path }
+            } else {
+                let under = paths.choose(&mut rng).unwrap();
+                let path = join(under, names.choose(&mut rng).unwrap());
+                if model.contains(&path) {
+                    continue;
+                }
+                model.insert(path.clone());
+                create(&path, 0)
+            };
+            tree.apply(&txn(zxid, op), &mut changes);
+        }
+        let check = |tree: &Tree| {
+            assert_eq!(tree.node_count(), model.len() + 1);
+            for path in &model {
+                let mut expected: Vec<&str> = model
+                    .iter()
+                    .filter(|q| parent(q) == Some(path.as_str()))
+                    .map(|q| zoo_wire::path::basename(q))
+                    .collect();
+                expected.sort_unstable();
+                let listed: Vec<&str> = tree.children(path).collect();
+                assert_eq!(listed, expected, "children of {path}");
+                assert_eq!(
+                    tree.get(path).unwrap().num_children as usize,
+                    expected.len()
+                );
+                let prefix = if path == "/" {
+                    "/".to_string()
+                } else {
+                    format!("{path}/")
+                };
+                let descendants = model
+                    .iter()
+                    .filter(|q| q.starts_with(&prefix) && *q != path);
+                assert_eq!(tree.descendant_count(path), descendants.count(), "{path}");
+            }
+        };
+        check(&tree);
+        let mut records: Vec<NodeRecord> = tree
+            .paths()
+            .map(|(path, node)| NodeRecord {
+                path: path.to_string(),
+                data: node.data.clone(),
+                acl: node.acl.to_vec(),
+                stat: node.stat,
+            })
+            .collect();
+        records.shuffle(&mut rng);
+        let restored = Tree::restore(tree.last_zxid(), records).unwrap();
+        check(&restored);
+        assert_eq!(restored.nodes(), tree.nodes());
     }
 
     #[test]

@@ -54,6 +54,12 @@ fn io(context: &str, e: rocksdb::Error) -> StorageError {
     }
 }
 
+/// Each column family's memtable. RocksDB's default (64 MiB, two of them
+/// per family) would hold a log the tree already holds, resident; entries
+/// are read back only at recovery and by a follower's sync, so a small
+/// memtable costs nothing but more frequent, smaller flushes.
+const MEMTABLE_BYTES: usize = 8 << 20;
+
 fn synced() -> WriteOptions {
     let mut options = WriteOptions::default();
     options.set_sync(true);
@@ -100,6 +106,7 @@ impl RocksStorage {
         let cf = |name: &str| {
             let mut cf_options = Options::default();
             cf_options.set_compression_type(DBCompressionType::None);
+            cf_options.set_write_buffer_size(MEMTABLE_BYTES);
             ColumnFamilyDescriptor::new(name, cf_options)
         };
         let families = [cf(LOG), cf(META), cf(SNAPSHOT)];

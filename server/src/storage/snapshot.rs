@@ -34,7 +34,7 @@ impl<'a, N, S> Iterator for Chunks<'a, N, S>
 where
     N: Iterator<
         Item = (
-            &'a std::sync::Arc<str>,
+            &'a crate::tree::NodeKey,
             &'a std::sync::Arc<crate::tree::Node>,
         ),
     >,
@@ -44,9 +44,9 @@ where
 
     fn next(&mut self) -> Option<Vec<u8>> {
         while self.buf.len() < CHUNK_BYTES {
-            if let Some((path, node)) = self.nodes.next() {
+            if let Some((key, node)) = self.nodes.next() {
                 encode_node(
-                    path,
+                    key.path(),
                     node.data.as_deref(),
                     &node.acl,
                     &node.stat,
@@ -257,7 +257,7 @@ mod tests {
             nodes: orphan.nodes(),
             sessions: Vec::new(),
         };
-        source.nodes.remove("/x");
+        source.nodes.remove(&crate::tree::NodeKey::new("/x"));
         let bad: Vec<Vec<u8>> = encode_chunks(&source).collect();
         let mut assembly = SnapshotAssembly::new(2);
         let n = bad.len();

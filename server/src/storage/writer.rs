@@ -54,11 +54,17 @@ pub struct LogWriter {
 }
 
 impl LogWriter {
-    pub fn start(storage: Arc<dyn Storage>, events: UnboundedSender<LogEvent>) -> LogWriter {
+    /// `test_delay` (`testOnly.logDelayMs`, zero on a real server) is
+    /// waited before every write, as a slow disk would.
+    pub fn start(
+        storage: Arc<dyn Storage>,
+        events: UnboundedSender<LogEvent>,
+        test_delay: Duration,
+    ) -> LogWriter {
         let (tx, rx) = mpsc::channel::<(u64, LogOp)>();
         let thread = std::thread::Builder::new()
             .name("zoo-log".into())
-            .spawn(move || write_loop(&*storage, rx, events))
+            .spawn(move || write_loop(&*storage, rx, events, test_delay))
             .expect("spawning the log writer thread");
         LogWriter {
             tx: Some(tx),
@@ -86,9 +92,16 @@ impl Drop for LogWriter {
 }
 
 /// Appends what `batch` holds with one sync, and empties it.
-fn flush(storage: &dyn Storage, batch: &mut Vec<Arc<Txn>>) -> Result<(), StorageError> {
+fn flush(
+    storage: &dyn Storage,
+    batch: &mut Vec<Arc<Txn>>,
+    test_delay: Duration,
+) -> Result<(), StorageError> {
     if batch.is_empty() {
         return Ok(());
+    }
+    if !test_delay.is_zero() {
+        std::thread::sleep(test_delay);
     }
     failpoint::hit("log.before_write");
     storage.append(batch)?;
@@ -118,6 +131,7 @@ fn write_loop(
     storage: &dyn Storage,
     rx: mpsc::Receiver<(u64, LogOp)>,
     events: UnboundedSender<LogEvent>,
+    test_delay: Duration,
 ) {
     let mut batch: Vec<Arc<Txn>> = Vec::with_capacity(MAX_BATCH);
     while let Ok(first) = rx.recv() {
@@ -128,7 +142,7 @@ fn write_loop(
                 match what {
                     LogOp::Append(txns) => batch.extend(txns),
                     other => {
-                        flush(storage, &mut batch)?;
+                        flush(storage, &mut batch, test_delay)?;
                         execute(storage, other)?;
                     }
                 }
@@ -137,7 +151,7 @@ fn write_loop(
                     next = rx.try_recv().ok();
                 }
             }
-            flush(storage, &mut batch)
+            flush(storage, &mut batch, test_delay)
         })();
         match result {
             Ok(()) => {
