@@ -139,3 +139,35 @@ async fn a_planted_unsafe_sync_is_caught() {
         .expect("the read checker ran");
     assert!(reads.kinds().contains(&"stale-sync-read"), "{:#?}", reads);
 }
+
+/// `soak` from the command line: two short runs, a summary, exit status 0;
+/// the valid runs' server data removed unless `--keep-data`.
+#[test]
+fn a_soak_summarizes_its_runs_and_drops_the_data_of_valid_ones() {
+    let out = tempfile::tempdir().unwrap();
+    let soak = |dir: &str, extra: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_zoo-jepsen"))
+            .args(["soak", "--workload", "register", "--nemesis", "none"])
+            .args(["--runs", "2", "--time-limit", "2", "--seed", "5"])
+            .arg("--server-bin")
+            .arg(support::server_bin())
+            .arg("--out")
+            .arg(out.path().join(dir))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains("soak: 2 runs"), "{stderr}");
+        out.path().join(dir)
+    };
+    let pruned = soak("pruned", &[]);
+    let kept = soak("kept", &["--keep-data"]);
+    for seed in [5, 6] {
+        let run = format!("register-none-n3-seed{seed}");
+        assert!(pruned.join(&run).join("results.json").is_file(), "{run}");
+        assert!(pruned.join(&run).join("history.jsonl").is_file(), "{run}");
+        assert!(!pruned.join(&run).join("cluster").exists(), "{run}");
+        assert!(kept.join(&run).join("cluster").is_dir(), "{run}");
+    }
+}

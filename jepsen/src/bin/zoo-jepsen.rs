@@ -44,6 +44,10 @@ enum Command {
         /// Runs per workload.
         #[arg(long, default_value_t = 3)]
         runs: u64,
+        /// Keeps the servers' data directories of valid runs too (by
+        /// default only failed runs keep them: each holds hundreds of MB).
+        #[arg(long)]
+        keep_data: bool,
     },
     /// Checks a saved history again.
     Check {
@@ -146,7 +150,11 @@ async fn main_async(cli: Cli) -> Result<u8, String> {
             }
             Ok(status(worst))
         }
-        Command::Soak { run, runs } => {
+        Command::Soak {
+            run,
+            runs,
+            keep_data,
+        } => {
             let mut worst = Verdict::Valid;
             let (mut total_ops, mut total_faults, mut anomalies, mut count) = (0, 0, 0, 0);
             for workload in run.workloads()? {
@@ -155,6 +163,12 @@ async fn main_async(cli: Cli) -> Result<u8, String> {
                     let verdict = match runner::run(&run.options(workload, seed)?).await {
                         Ok(result) => {
                             eprintln!("{}", runner::summary_line(&result));
+                            if result.verdict == Verdict::Valid && !keep_data {
+                                let data = result.dir.join("cluster");
+                                if let Err(e) = std::fs::remove_dir_all(&data) {
+                                    eprintln!("  cannot remove {}: {e}", data.display());
+                                }
+                            }
                             total_ops += result.ops;
                             total_faults += result.faults.len();
                             anomalies += result
