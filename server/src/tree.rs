@@ -241,10 +241,22 @@ pub struct Tree {
 struct AclCache {
     acls: HashSet<SharedAcl>,
     sweep_at: usize,
+    /// The ACL interned last: nodes created together, and a snapshot's
+    /// nodes, mostly carry the same one, found without hashing it.
+    last: Option<SharedAcl>,
 }
 
 impl AclCache {
     fn intern(&mut self, acl: &[Acl]) -> SharedAcl {
+        if let Some(last) = self.last.as_ref().filter(|last| ***last == *acl) {
+            return Arc::clone(last);
+        }
+        let shared = self.intern_hashed(acl);
+        self.last = Some(Arc::clone(&shared));
+        shared
+    }
+
+    fn intern_hashed(&mut self, acl: &[Acl]) -> SharedAcl {
         if let Some(shared) = self.acls.get(acl) {
             return Arc::clone(shared);
         }
@@ -300,67 +312,25 @@ impl Tree {
         tree
     }
 
-    /// A tree from a snapshot's nodes. Every node but the root needs its
-    /// parent among them; child counts and the ephemerals of each session
-    /// are rebuilt from the paths. Snapshots list nodes in key order; nodes
-    /// in any other order are sorted first.
+    /// A tree from a snapshot's nodes, in any order. Every node but the
+    /// root needs its parent among them; child counts and the ephemerals of
+    /// each session are rebuilt from the paths.
     pub fn restore(last_zxid: i64, mut records: Vec<NodeRecord>) -> Result<Tree, String> {
-        let mut tree = Tree {
-            nodes: Nodes::new(),
-            ephemerals: HashMap::new(),
-            last_zxid,
-            approximate_data_size: 0,
-            acls: AclCache::default(),
-        };
         if !records
             .windows(2)
             .all(|w| key_order(&w[0].path, &w[1].path).is_lt())
         {
             records.sort_by(|a, b| key_order(&a.path, &b.path));
         }
-        if records.first().map(|r| r.path.as_str()) != Some("/") {
-            return Err("no root node".into());
-        }
-        // Children of one parent come together in key order: counted as a
-        // run, and the parent updated once when the run ends.
-        let mut run: Option<(String, i32)> = None;
+        let mut builder = TreeBuilder::new(last_zxid);
+        builder.strict = true;
         for record in records {
-            if record.path != "/" {
-                zoo_wire::validate_path(&record.path)
-                    .map_err(|e| format!("bad path {:?}: {e}", record.path))?;
-                let parent_path = parent(&record.path).expect("a non-root path has a parent");
-                match &mut run {
-                    Some((p, count)) if p == parent_path => *count += 1,
-                    _ => {
-                        tree.end_run(run.take());
-                        if tree.get(parent_path).is_none() {
-                            return Err(format!("node {} has no parent", record.path));
-                        }
-                        run = Some((parent_path.to_string(), 1));
-                    }
-                }
-            }
-            let acl = tree.acls.intern(&record.acl);
-            let node = Node::new(record.data, acl, record.stat);
-            tree.approximate_data_size += record.path.len() as i64 + i64::from(node.data_len());
-            if let OwnerKind::Ephemeral(session) = node.kind() {
-                tree.ephemerals
-                    .entry(session)
-                    .or_default()
-                    .insert(record.path.clone());
-            }
-            if tree
-                .nodes
-                .insert(NodeKey::new(&record.path), Arc::new(node))
-                .is_some()
-            {
-                return Err(format!("node {} appears twice", record.path));
-            }
+            builder.push(record)?;
         }
-        tree.end_run(run);
-        Ok(tree)
+        builder.finish()
     }
 
+    /// Sets the child count a run of children ended with.
     fn end_run(&mut self, run: Option<(String, i32)>) {
         if let Some((parent_path, count)) = run {
             self.node_mut(&parent_path)
@@ -586,6 +556,122 @@ impl Tree {
     }
 }
 
+/// Builds a tree from a snapshot's nodes as they are decoded, so that they
+/// are never all held twice. Snapshots list nodes in key order, parents
+/// first: each goes straight into the tree, and the children of one parent,
+/// which come together, are counted as a run. Nodes out of that order (not
+/// from a snapshot Zoo wrote) are kept aside and the whole tree rebuilt by
+/// [`Tree::restore`] at the end.
+#[derive(Debug)]
+pub struct TreeBuilder {
+    tree: Tree,
+    /// The key inserted last.
+    last: Option<NodeKey>,
+    /// The parent whose children are being counted, and how many so far.
+    run: Option<(String, i32)>,
+    /// Nodes that came out of key order, or before their parent.
+    aside: Vec<NodeRecord>,
+    /// Out-of-order nodes are an error instead (`restore`, which sorts).
+    strict: bool,
+}
+
+impl TreeBuilder {
+    pub fn new(last_zxid: i64) -> TreeBuilder {
+        TreeBuilder {
+            tree: Tree {
+                nodes: Nodes::new(),
+                ephemerals: HashMap::new(),
+                last_zxid,
+                approximate_data_size: 0,
+                acls: AclCache::default(),
+            },
+            last: None,
+            run: None,
+            aside: Vec::new(),
+            strict: false,
+        }
+    }
+
+    /// Adds one node; errors are a bad path, or, when strict, a node out of
+    /// order: twice, or without its parent.
+    pub fn push(&mut self, record: NodeRecord) -> Result<(), String> {
+        if record.path != "/" {
+            zoo_wire::validate_path(&record.path)
+                .map_err(|e| format!("bad path {:?}: {e}", record.path))?;
+        }
+        let in_order = self.aside.is_empty()
+            && match &self.last {
+                None => record.path == "/",
+                Some(last) => with_key(&record.path, |key| &last.0[..] < key),
+            };
+        if !in_order {
+            return self.set_aside(record);
+        }
+        if let Some(parent_path) = parent(&record.path) {
+            match &mut self.run {
+                Some((p, count)) if p == parent_path => *count += 1,
+                _ => {
+                    if self.tree.get(parent_path).is_none() {
+                        return self.set_aside(record);
+                    }
+                    self.tree.end_run(self.run.take());
+                    self.run = Some((parent_path.to_string(), 1));
+                }
+            }
+        }
+        let tree = &mut self.tree;
+        let acl = tree.acls.intern(&record.acl);
+        let node = Node::new(record.data, acl, record.stat);
+        tree.approximate_data_size += record.path.len() as i64 + i64::from(node.data_len());
+        if let OwnerKind::Ephemeral(session) = node.kind() {
+            tree.ephemerals
+                .entry(session)
+                .or_default()
+                .insert(record.path.clone());
+        }
+        let key = NodeKey::new(&record.path);
+        tree.nodes.insert(key.clone(), Arc::new(node));
+        self.last = Some(key);
+        Ok(())
+    }
+
+    fn set_aside(&mut self, record: NodeRecord) -> Result<(), String> {
+        if !self.strict {
+            self.aside.push(record);
+            return Ok(());
+        }
+        Err(match &self.last {
+            None => "no root node".to_string(),
+            Some(last) if last.path() == record.path => {
+                format!("node {} appears twice", record.path)
+            }
+            Some(_) => format!("node {} has no parent", record.path),
+        })
+    }
+
+    pub fn finish(mut self) -> Result<Tree, String> {
+        self.tree.end_run(self.run.take());
+        if self.aside.is_empty() {
+            if self.last.is_none() {
+                return Err("no root node".into());
+            }
+            return Ok(self.tree);
+        }
+        let mut records: Vec<NodeRecord> = self
+            .tree
+            .paths()
+            .map(|(path, node)| NodeRecord {
+                path: path.to_string(),
+                data: node.data.clone(),
+                acl: node.acl.to_vec(),
+                stat: node.stat,
+            })
+            .collect();
+        records.append(&mut self.aside);
+        Tree::restore(self.tree.last_zxid, records)
+    }
+}
+
 /// `parent` + `/` + `child`, without doubling the root's slash.
 pub fn join(parent: &str, child: &str) -> String {
     if parent == "/" {
@@ -804,10 +890,47 @@ mod tests {
                 stat: node.stat,
             })
             .collect();
+        // As a snapshot lists them (key order), streamed into a builder.
+        let mut builder = TreeBuilder::new(tree.last_zxid());
+        for record in records.clone() {
+            builder.push(record).unwrap();
+        }
+        let streamed = builder.finish().unwrap();
+        check(&streamed);
+        assert_eq!(streamed.nodes(), tree.nodes());
+        // In any order: the builder sets nodes aside and rebuilds, restore sorts.
         records.shuffle(&mut rng);
-        let restored = Tree::restore(tree.last_zxid(), records).unwrap();
+        let mut builder = TreeBuilder::new(tree.last_zxid());
+        for record in records.clone() {
+            builder.push(record).unwrap();
+        }
+        let rebuilt = builder.finish().unwrap();
+        check(&rebuilt);
+        assert_eq!(rebuilt.nodes(), tree.nodes());
+        let restored = Tree::restore(tree.last_zxid(), records.clone()).unwrap();
         check(&restored);
         assert_eq!(restored.nodes(), tree.nodes());
+
+        // Damage: a node twice, a node without its parent, no root.
+        let mut twice = records.clone();
+        twice.push(records.iter().find(|r| r.path != "/").unwrap().clone());
+        let e = Tree::restore(1, twice).unwrap_err();
+        assert!(e.contains("appears twice"), "{e}");
+        let orphan: Vec<NodeRecord> = records
+            .iter()
+            .filter(|r| r.path != ZOOKEEPER)
+            .cloned()
+            .collect();
+        let e = Tree::restore(1, orphan.clone()).unwrap_err();
+        assert!(e.contains("has no parent"), "{e}");
+        let mut builder = TreeBuilder::new(1);
+        for record in orphan {
+            builder.push(record).unwrap();
+        }
+        assert!(builder.finish().unwrap_err().contains("has no parent"));
+        let rootless: Vec<NodeRecord> = records.into_iter().filter(|r| r.path != "/").collect();
+        let e = Tree::restore(1, rootless).unwrap_err();
+        assert!(e.contains("no root"), "{e}");
     }
 
     #[test]

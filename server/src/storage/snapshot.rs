@@ -4,11 +4,9 @@
 
 use bytes::BytesMut;
 
-use super::codec::{
-    decode_items, encode_node, encode_session, NodeRecord, SessionRecord, SnapshotItem,
-};
+use super::codec::{decode_items, encode_node, encode_session, SessionRecord, SnapshotItem};
 use super::{SnapshotInfo, Storage, StorageError, StorageResult};
-use crate::tree::{Nodes, Tree};
+use crate::tree::{Nodes, Tree, TreeBuilder};
 
 /// Chunks are cut once they pass this many bytes.
 const CHUNK_BYTES: usize = 512 * 1024;
@@ -79,7 +77,10 @@ pub struct SnapshotAssembly {
     pub zxid: i64,
     next_index: u32,
     complete: bool,
-    nodes: Vec<NodeRecord>,
+    nodes: TreeBuilder,
+    /// The first node the tree refused; reported when the snapshot is
+    /// finished, as a corrupt one is.
+    refused: Option<String>,
     sessions: Vec<SessionRecord>,
 }
 
@@ -89,7 +90,8 @@ impl SnapshotAssembly {
             zxid,
             next_index: 0,
             complete: false,
-            nodes: Vec::new(),
+            nodes: TreeBuilder::new(zxid),
+            refused: None,
             sessions: Vec::new(),
         }
     }
@@ -108,7 +110,11 @@ impl SnapshotAssembly {
         })?;
         for item in items {
             match item {
-                SnapshotItem::Node(node) => self.nodes.push(node),
+                SnapshotItem::Node(node) => {
+                    if let Err(e) = self.nodes.push(node) {
+                        self.refused.get_or_insert(e);
+                    }
+                }
                 SnapshotItem::Session(session) => self.sessions.push(session),
             }
         }
@@ -125,8 +131,11 @@ impl SnapshotAssembly {
                 self.zxid
             )));
         }
-        let tree = Tree::restore(self.zxid, self.nodes)
-            .map_err(|e| StorageError::Corrupt(format!("snapshot {:#x}: {e}", self.zxid)))?;
+        let tree = match self.refused {
+            Some(e) => Err(e),
+            None => self.nodes.finish(),
+        }
+        .map_err(|e| StorageError::Corrupt(format!("snapshot {:#x}: {e}", self.zxid)))?;
         Ok((tree, self.sessions))
     }
 }
@@ -154,33 +163,35 @@ pub fn read_snapshot(
     storage: &dyn Storage,
     info: &SnapshotInfo,
 ) -> StorageResult<(Tree, Vec<SessionRecord>)> {
-    let mut nodes = Vec::with_capacity(info.nodes.min(1 << 24) as usize);
+    let mut nodes = TreeBuilder::new(info.zxid);
+    let mut node_count = 0u64;
     let mut sessions = Vec::new();
     let mut items = Vec::new();
     let name = format!("snapshot {:#x}", info.zxid);
+    let corrupt = |e: &dyn std::fmt::Display| StorageError::Corrupt(format!("{name}: {e}"));
     storage.snapshot_chunks(info, &mut |payload| {
         items.clear();
-        decode_items(payload, &mut items)
-            .map_err(|e| StorageError::Corrupt(format!("{name}: {e}")))?;
+        decode_items(payload, &mut items).map_err(|e| corrupt(&e))?;
         for item in items.drain(..) {
             match item {
-                SnapshotItem::Node(node) => nodes.push(node),
+                SnapshotItem::Node(node) => {
+                    node_count += 1;
+                    nodes.push(node).map_err(|e| corrupt(&e))?;
+                }
                 SnapshotItem::Session(session) => sessions.push(session),
             }
         }
         Ok(())
     })?;
-    if nodes.len() as u64 != info.nodes || sessions.len() as u64 != info.sessions {
+    if node_count != info.nodes || sessions.len() as u64 != info.sessions {
         return Err(StorageError::Corrupt(format!(
-            "{name}: {} nodes and {} sessions, {} and {} recorded",
-            nodes.len(),
+            "{name}: {node_count} nodes and {} sessions, {} and {} recorded",
             sessions.len(),
             info.nodes,
             info.sessions
         )));
     }
-    let tree = Tree::restore(info.zxid, nodes)
-        .map_err(|e| StorageError::Corrupt(format!("{name}: {e}")))?;
+    let tree = nodes.finish().map_err(|e| corrupt(&e))?;
     Ok((tree, sessions))
 }
 
