@@ -439,6 +439,16 @@ impl Tree {
         count
     }
 
+    /// Every node as a snapshot records it, in key order.
+    pub fn records(&self) -> impl Iterator<Item = NodeRecord> + '_ {
+        self.paths().map(|(path, node)| NodeRecord {
+            path: path.to_string(),
+            data: node.data.clone(),
+            acl: node.acl.to_vec(),
+            stat: node.stat,
+        })
+    }
+
     /// Every node path, for the container and TTL reaper.
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().map(|(key, n)| (key.path(), &**n))
@@ -661,16 +671,7 @@ impl TreeBuilder {
             }
             return Ok(self.tree);
         }
-        let mut records: Vec<NodeRecord> = self
-            .tree
-            .paths()
-            .map(|(path, node)| NodeRecord {
-                path: path.to_string(),
-                data: node.data.clone(),
-                acl: node.acl.to_vec(),
-                stat: node.stat,
-            })
-            .collect();
+        let mut records: Vec<NodeRecord> = self.tree.records().collect();
         records.append(&mut self.aside);
         Tree::restore(self.tree.last_zxid, records)
     }
@@ -885,15 +886,7 @@ mod tests {
             }
         };
         check(&tree);
-        let mut records: Vec<NodeRecord> = tree
-            .paths()
-            .map(|(path, node)| NodeRecord {
-                path: path.to_string(),
-                data: node.data.clone(),
-                acl: node.acl.to_vec(),
-                stat: node.stat,
-            })
-            .collect();
+        let mut records: Vec<NodeRecord> = tree.records().collect();
         // As a snapshot lists them (key order), streamed into a builder.
         let mut builder = TreeBuilder::new(tree.last_zxid());
         for record in records.clone() {
