@@ -218,13 +218,6 @@ fn get_mut_in<'a>(nodes: &'a mut Nodes, path: &str) -> Option<&'a mut Node> {
     with_key(path, move |key| nodes.get_mut(key)).map(Arc::make_mut)
 }
 
-/// The data a node keeps: a copy of exactly its bytes, since a request's
-/// buffer may be a slice of a connection's whole read buffer, which the
-/// node would otherwise keep alive.
-fn own(data: &Option<Bytes>) -> Option<Bytes> {
-    data.as_deref().map(Bytes::copy_from_slice)
-}
-
 /// The tree of znodes.
 #[derive(Debug, Clone)]
 pub struct Tree {
@@ -499,7 +492,7 @@ impl Tree {
                 parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
                 parent_node.stat.pzxid = zxid;
                 let acl = self.acls.intern(acl);
-                self.link(path, Node::new(own(data), acl, stat));
+                self.link(path, Node::new(data.clone(), acl, stat));
                 changes.push(Change::Created(path.clone()));
                 changes.push(Change::ChildrenChanged(parent_path.to_string()));
                 Applied::Created {
@@ -519,7 +512,7 @@ impl Tree {
                 let node = get_mut_in(&mut self.nodes, path).expect("prep checked the node");
                 self.approximate_data_size +=
                     data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
-                node.data = own(data);
+                node.data = data.clone();
                 node.stat.version = *version;
                 node.stat.mzxid = zxid;
                 node.stat.mtime = time;
