@@ -218,6 +218,15 @@ fn get_mut_in<'a>(nodes: &'a mut Nodes, path: &str) -> Option<&'a mut Node> {
     with_key(path, move |key| nodes.get_mut(key)).map(Arc::make_mut)
 }
 
+/// The data a node keeps: its own copy, made here on the core's thread.
+/// The request's bytes were allocated by a connection task on another
+/// thread, among short-lived buffers; nodes that keep those fragment the
+/// allocator's arenas (1,000,000 znodes of 100 bytes: 405 MB resident
+/// without the copy, 384 MB with it).
+fn own(data: &Option<Bytes>) -> Option<Bytes> {
+    data.as_deref().map(Bytes::copy_from_slice)
+}
+
 /// The tree of znodes.
 #[derive(Debug, Clone)]
 pub struct Tree {
@@ -492,7 +501,7 @@ impl Tree {
                 parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
                 parent_node.stat.pzxid = zxid;
                 let acl = self.acls.intern(acl);
-                self.link(path, Node::new(data.clone(), acl, stat));
+                self.link(path, Node::new(own(data), acl, stat));
                 changes.push(Change::Created(path.clone()));
                 changes.push(Change::ChildrenChanged(parent_path.to_string()));
                 Applied::Created {
@@ -512,7 +521,7 @@ impl Tree {
                 let node = get_mut_in(&mut self.nodes, path).expect("prep checked the node");
                 self.approximate_data_size +=
                     data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
-                node.data = data.clone();
+                node.data = own(data);
                 node.stat.version = *version;
                 node.stat.mzxid = zxid;
                 node.stat.mtime = time;
