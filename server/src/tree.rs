@@ -320,8 +320,12 @@ impl Tree {
     /// root needs its parent among them; child counts and the ephemerals of
     /// each session are rebuilt from the paths.
     pub fn restore(last_zxid: i64, mut records: Vec<NodeRecord>) -> Result<Tree, String> {
-        // Linear when they already are in order, as a snapshot lists them.
-        records.sort_by(|a, b| key_order(&a.path, &b.path));
+        if !records
+            .windows(2)
+            .all(|w| key_order(&w[0].path, &w[1].path).is_lt())
+        {
+            records.sort_by(|a, b| key_order(&a.path, &b.path));
+        }
         let mut builder = TreeBuilder::new(last_zxid);
         builder.strict = true;
         for record in records {
@@ -340,10 +344,11 @@ impl Tree {
     }
 
     fn insert_root(&mut self, data: Option<Bytes>, acl: Vec<Acl>) {
+        self.approximate_data_size += 1;
         let acl = self.acls.intern(&acl);
-        self.insert(
+        self.nodes.insert(
             NodeKey::new("/"),
-            Node::new(data, acl, StoredStat::default()),
+            Arc::new(Node::new(data, acl, StoredStat::default())),
         );
     }
 
@@ -351,24 +356,17 @@ impl Tree {
     /// cversion and pzxid.
     fn link(&mut self, path: &str, node: Node) {
         let parent_path = parent(path).expect("a non-root path has a parent");
+        self.approximate_data_size += path.len() as i64 + i64::from(node.data_len());
         self.node_mut(parent_path)
             .expect("parent exists")
             .num_children += 1;
-        self.insert(NodeKey::new(path), node);
-    }
-
-    /// Adds a node to the map and to its session's ephemerals, and counts
-    /// its size; its parent's child count is the caller's.
-    fn insert(&mut self, key: NodeKey, node: Node) {
-        let path = key.path();
-        self.approximate_data_size += path.len() as i64 + i64::from(node.data_len());
         if let OwnerKind::Ephemeral(session) = node.kind() {
             self.ephemerals
                 .entry(session)
                 .or_default()
                 .insert(path.to_string());
         }
-        self.nodes.insert(key, Arc::new(node));
+        self.nodes.insert(NodeKey::new(path), Arc::new(node));
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
@@ -581,6 +579,8 @@ impl Tree {
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: Tree,
+    /// The key inserted last.
+    last: Option<Vec<u8>>,
     /// The parent whose children are being counted, and how many so far.
     run: Option<(String, i32)>,
     /// Nodes that came out of key order, or before their parent.
@@ -599,6 +599,7 @@ impl TreeBuilder {
                 approximate_data_size: 0,
                 acls: AclCache::default(),
             },
+            last: None,
             run: None,
             aside: Vec::new(),
             strict: false,
@@ -612,11 +613,10 @@ impl TreeBuilder {
             zoo_wire::validate_path(&record.path)
                 .map_err(|e| format!("bad path {:?}: {e}", record.path))?;
         }
-        // Nodes go in in key order: the greatest key is the one added last.
         let in_order = self.aside.is_empty()
-            && match self.tree.nodes.get_max() {
+            && match &self.last {
                 None => record.path == "/",
-                Some((last, _)) => with_key(&record.path, |key| &last.0[..] < key),
+                Some(last) => with_key(&record.path, |key| &last[..] < key),
             };
         if !in_order {
             return self.set_aside(record);
@@ -633,9 +633,21 @@ impl TreeBuilder {
                 }
             }
         }
-        let acl = self.tree.acls.intern(&record.acl);
+        let tree = &mut self.tree;
+        let acl = tree.acls.intern(&record.acl);
         let node = Node::new(record.data, acl, record.stat);
-        self.tree.insert(NodeKey::new(&record.path), node);
+        tree.approximate_data_size += record.path.len() as i64 + i64::from(node.data_len());
+        if let OwnerKind::Ephemeral(session) = node.kind() {
+            tree.ephemerals
+                .entry(session)
+                .or_default()
+                .insert(record.path.clone());
+        }
+        let key = NodeKey::new(&record.path);
+        let last = self.last.get_or_insert_with(Vec::new);
+        last.clear();
+        last.extend_from_slice(&key.0);
+        tree.nodes.insert(key, Arc::new(node));
         Ok(())
     }
 
@@ -644,9 +656,9 @@ impl TreeBuilder {
             self.aside.push(record);
             return Ok(());
         }
-        Err(match self.tree.nodes.get_max() {
+        Err(match &self.last {
             None => "no root node".to_string(),
-            Some((last, _)) if last.path() == record.path => {
+            Some(last) if last[DEPTH_BYTES..] == *record.path.as_bytes() => {
                 format!("node {} appears twice", record.path)
             }
             Some(_) => format!("node {} has no parent", record.path),
@@ -656,7 +668,7 @@ impl TreeBuilder {
     pub fn finish(mut self) -> Result<Tree, String> {
         self.tree.end_run(self.run.take());
         if self.aside.is_empty() {
-            if self.tree.nodes.is_empty() {
+            if self.last.is_none() {
                 return Err("no root node".into());
             }
             return Ok(self.tree);
