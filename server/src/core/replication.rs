@@ -437,17 +437,17 @@ impl Core {
         if !self.send_to_leader(message) {
             return false;
         }
-        self.enqueue(
-            Some(conn),
-            Pending::Sync {
-                conn,
-                session,
-                xid: request.xid,
-                body: request.body,
-                received,
-                until: None,
-            },
-        );
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.queued += 1;
+        }
+        self.inflight.push_back(Pending::Sync {
+            conn,
+            session,
+            xid: request.xid,
+            body: request.body,
+            received,
+            until: None,
+        });
         true
     }
 
