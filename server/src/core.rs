@@ -819,7 +819,7 @@ impl Core {
         let acl = match change {
             Change::Deleted(_, acl) => Some(&acl[..]),
             Change::Created(p) | Change::DataChanged(p) | Change::ChildrenChanged(p) => {
-                self.tree.get(p).map(|n| &n.acl[..])
+                self.tree.get(p).map(|n| &n.acl()[..])
             }
         };
         acl.is_none_or(|acl| c.ids.allows(acl, Perms::READ))
@@ -1033,7 +1033,7 @@ impl Core {
                     Err(ErrorCode::BadArguments)
                 } else {
                     match self.tree.get(&r.path) {
-                        Some(node) if !self.allows(conn, &node.acl, Perms::READ) => {
+                        Some(node) if !self.allows(conn, node.acl(), Perms::READ) => {
                             Err(ErrorCode::NoAuth)
                         }
                         found => {
@@ -1081,14 +1081,14 @@ impl Core {
             RequestBody::GetAcl(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
                 Some(node) => {
-                    let admin = self.allows(conn, &node.acl, Perms::ADMIN);
-                    if !admin && !self.allows(conn, &node.acl, Perms::READ) {
+                    let admin = self.allows(conn, node.acl(), Perms::ADMIN);
+                    if !admin && !self.allows(conn, node.acl(), Perms::READ) {
                         Err(ErrorCode::NoAuth)
                     } else {
                         let acl = if admin {
-                            node.acl.to_vec()
+                            node.acl().to_vec()
                         } else {
-                            mask_digests(&node.acl)
+                            mask_digests(node.acl())
                         };
                         Ok(Some(ResponseBody::GetAcl(GetAclResponse {
                             acl,
@@ -1099,7 +1099,7 @@ impl Core {
             },
             RequestBody::GetAllChildrenNumber(r) => match self.tree.get(&r.path) {
                 None => Err(ErrorCode::NoNode),
-                Some(node) if !self.allows(conn, &node.acl, Perms::READ) => Err(ErrorCode::NoAuth),
+                Some(node) if !self.allows(conn, node.acl(), Perms::READ) => Err(ErrorCode::NoAuth),
                 Some(_) => Ok(Some(ResponseBody::GetAllChildrenNumber(
                     GetAllChildrenNumberResponse {
                         total_number: self.tree.descendant_count(&r.path) as i32,
@@ -1224,15 +1224,15 @@ impl Core {
 
     fn get_data(&self, conn: ConnId, path: &str) -> Result<(Option<Bytes>, Stat), ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allows(conn, &node.acl, Perms::READ) {
+        if !self.allows(conn, node.acl(), Perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
-        Ok((node.data.clone(), node.stat()))
+        Ok((node.data_bytes(), node.stat()))
     }
 
     fn get_children(&self, conn: ConnId, path: &str) -> Result<(Vec<String>, Stat), ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
-        if !self.allows(conn, &node.acl, Perms::READ) {
+        if !self.allows(conn, node.acl(), Perms::READ) {
             return Err(ErrorCode::NoAuth);
         }
         Ok((
@@ -1250,7 +1250,7 @@ impl Core {
         for path in w.data_watches {
             match self.tree.get(&path) {
                 None => events.push((EventType::NodeDeleted, path)),
-                Some(n) if n.stat.mzxid > relative => {
+                Some(n) if n.stored().mzxid > relative => {
                     events.push((EventType::NodeDataChanged, path))
                 }
                 Some(_) => {
@@ -1270,7 +1270,7 @@ impl Core {
         for path in w.child_watches {
             match self.tree.get(&path) {
                 None => events.push((EventType::NodeDeleted, path)),
-                Some(n) if n.stat.pzxid > relative => {
+                Some(n) if n.stored().pzxid > relative => {
                     events.push((EventType::NodeChildrenChanged, path))
                 }
                 Some(_) => {
@@ -1332,10 +1332,10 @@ impl Core {
         let doomed: Vec<String> = self
             .tree
             .paths()
-            .filter(|(_, node)| node.num_children == 0)
+            .filter(|(_, node)| node.num_children() == 0)
             .filter(|(_, node)| match node.kind() {
-                OwnerKind::Container => node.stat.cversion > 0,
-                OwnerKind::Ttl(ttl) => now - node.stat.mtime > ttl,
+                OwnerKind::Container => node.stored().cversion > 0,
+                OwnerKind::Ttl(ttl) => now - node.stored().mtime > ttl,
                 _ => false,
             })
             .map(|(path, _)| path.to_string())

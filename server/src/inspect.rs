@@ -124,7 +124,7 @@ pub fn render(storage: &dyn Storage, what: &Inspect) -> Result<String, StorageEr
                     st.version,
                     st.cversion,
                     st.aversion,
-                    node.stat.ephemeral_owner,
+                    node.stored().ephemeral_owner,
                     st.data_length,
                     st.num_children
                 );

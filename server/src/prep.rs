@@ -102,9 +102,9 @@ impl<'a> View<'a> {
             return node.clone();
         }
         self.tree.get(path).map(|node| NodeView {
-            stat: node.stat,
-            num_children: node.num_children,
-            acl: node.acl.clone(),
+            stat: *node.stored(),
+            num_children: node.num_children(),
+            acl: node.acl().clone(),
         })
     }
 

@@ -10,6 +10,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use triomphe::ThinArc;
 use zoo_wire::path::parent;
 use zoo_wire::{Acl, ErrorCode, Perms, Stat};
 
@@ -36,60 +37,190 @@ pub struct StoredStat {
 /// ZooKeeper's ACL cache does, since most nodes carry one of a few.
 pub type SharedAcl = Arc<[Acl]>;
 
-/// One znode. Its children are not listed here: they are the range of
-/// [`Nodes`] that [`Tree::children`] scans.
+/// Data up to this size is kept in the node's own allocation. Larger data
+/// is kept apart, so that a change to the node's metadata (a child created
+/// or deleted, which copies the node when a snapshot shares it or when the
+/// map must replace it) copies at most this much.
+const INLINE_DATA_MAX: usize = 1024;
+
+/// Set in [`NodeHeader::key_len`] when the node's data is null.
+const NULL_DATA: u32 = 1 << 31;
+
+/// A node's fixed part: 96 bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    /// `None` when created with a null buffer; reads then return null.
-    pub data: Option<Bytes>,
-    pub acl: SharedAcl,
-    pub stat: StoredStat,
-    /// How many children the node has.
-    pub num_children: i32,
+pub(crate) struct NodeHeader {
+    stat: StoredStat,
+    acl: SharedAcl,
+    /// Data longer than [`INLINE_DATA_MAX`]; inline data follows the key.
+    large: Option<Box<Bytes>>,
+    num_children: i32,
+    /// The length of the key at the start of the node's bytes, with
+    /// [`NULL_DATA`] set when the data is null.
+    key_len: u32,
 }
 
+/// One znode, in one allocation: its metadata, then its key (see
+/// [`Nodes`]), then its data. A tree of small nodes thus costs one
+/// allocation and one pointer in the map per node, instead of separate
+/// ones for the node, its key and its data. Nodes are immutable: a change
+/// makes a new one. Its children are not listed here: they are the range of
+/// [`Nodes`] that [`Tree::children`] scans.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Node(ThinArc<NodeHeader, u8>);
+
 impl Node {
-    fn new(data: Option<Bytes>, acl: SharedAcl, stat: StoredStat) -> Node {
-        Node {
-            data,
-            acl,
-            stat,
-            num_children: 0,
+    /// A node of `header`, `key` and the part of its data kept inline.
+    fn build(mut header: NodeHeader, key: &[u8], inline: &[u8]) -> Node {
+        let key_len = u32::try_from(key.len()).expect("a path fits in a frame");
+        assert!(key_len < NULL_DATA, "path too long");
+        header.key_len = (header.key_len & NULL_DATA) | key_len;
+        let len = key.len() + inline.len();
+        let mut node = ThinArc::from_header_and_iter(header, std::iter::repeat_n(0u8, len));
+        node.with_arc_mut(|arc| {
+            let bytes = triomphe::Arc::get_mut(arc)
+                .expect("a new node is not shared")
+                .slice_mut();
+            bytes[..key.len()].copy_from_slice(key);
+            bytes[key.len()..].copy_from_slice(inline);
+        });
+        Node(node)
+    }
+
+    /// Records where `data` goes in `header`, and returns its inline part.
+    fn place<'d>(header: &mut NodeHeader, data: Option<&'d [u8]>) -> &'d [u8] {
+        header.key_len &= !NULL_DATA;
+        header.large = None;
+        match data {
+            None => {
+                header.key_len |= NULL_DATA;
+                &[]
+            }
+            Some(d) if d.len() > INLINE_DATA_MAX => {
+                header.large = Some(Box::new(Bytes::copy_from_slice(d)));
+                &[]
+            }
+            Some(d) => d,
         }
     }
 
+    fn new(path: &str, data: Option<&[u8]>, acl: SharedAcl, stat: StoredStat) -> Node {
+        let mut header = NodeHeader {
+            stat,
+            acl,
+            large: None,
+            num_children: 0,
+            key_len: 0,
+        };
+        let inline = Node::place(&mut header, data);
+        with_key(path, |key| Node::build(header, key, inline))
+    }
+
+    /// This node with its metadata changed by `f`; key and data stay.
+    fn with(&self, f: impl FnOnce(&mut NodeHeader)) -> Node {
+        let mut header = self.header().clone();
+        f(&mut header);
+        Node::build(header, self.key(), self.inline())
+    }
+
+    /// This node with other data, and its metadata changed by `f`.
+    fn with_data(&self, data: Option<&[u8]>, f: impl FnOnce(&mut NodeHeader)) -> Node {
+        let mut header = self.header().clone();
+        f(&mut header);
+        let inline = Node::place(&mut header, data);
+        Node::build(header, self.key(), inline)
+    }
+
+    fn inline(&self) -> &[u8] {
+        &self.0.slice[self.key().len()..]
+    }
+
+    fn header(&self) -> &NodeHeader {
+        &self.0.header.header
+    }
+
+    fn key(&self) -> &[u8] {
+        &self.0.slice[..(self.header().key_len & !NULL_DATA) as usize]
+    }
+
+    pub fn path(&self) -> &str {
+        std::str::from_utf8(&self.key()[DEPTH_BYTES..]).expect("keys are made from paths")
+    }
+
+    /// `None` when created with a null buffer; reads then return null.
+    pub fn data(&self) -> Option<&[u8]> {
+        let header = self.header();
+        if header.key_len & NULL_DATA != 0 {
+            None
+        } else if let Some(large) = &header.large {
+            Some(large)
+        } else {
+            Some(self.inline())
+        }
+    }
+
+    /// The data as a reply carries it.
+    pub fn data_bytes(&self) -> Option<Bytes> {
+        match &self.header().large {
+            Some(large) => Some((**large).clone()),
+            None => self.data().map(Bytes::copy_from_slice),
+        }
+    }
+
+    pub fn acl(&self) -> &SharedAcl {
+        &self.header().acl
+    }
+
+    /// The metadata as stored (not as clients see it: [`Node::stat`]).
+    pub fn stored(&self) -> &StoredStat {
+        &self.header().stat
+    }
+
+    /// How many children the node has.
+    pub fn num_children(&self) -> i32 {
+        self.header().num_children
+    }
+
     pub fn data_len(&self) -> i32 {
-        self.data.as_ref().map_or(0, |d| d.len() as i32)
+        self.data().map_or(0, |d| d.len() as i32)
     }
 
     pub fn kind(&self) -> OwnerKind {
-        OwnerKind::of(self.stat.ephemeral_owner)
+        OwnerKind::of(self.stored().ephemeral_owner)
     }
 
     /// The Stat clients see (protocol sections 6.2 and 8.3).
     pub fn stat(&self) -> Stat {
-        let num_children = self.num_children;
+        let stat = self.stored();
+        let num_children = self.num_children();
         let ephemeral_owner = match self.kind() {
             OwnerKind::Ephemeral(session) => session,
             OwnerKind::Persistent | OwnerKind::Container | OwnerKind::Ttl(_) => 0,
         };
         Stat {
-            czxid: self.stat.czxid,
-            mzxid: self.stat.mzxid,
-            ctime: self.stat.ctime,
-            mtime: self.stat.mtime,
-            version: self.stat.version,
-            cversion: self
-                .stat
-                .cversion
-                .wrapping_mul(2)
-                .wrapping_sub(num_children),
-            aversion: self.stat.aversion,
+            czxid: stat.czxid,
+            mzxid: stat.mzxid,
+            ctime: stat.ctime,
+            mtime: stat.mtime,
+            version: stat.version,
+            cversion: stat.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: stat.aversion,
             ephemeral_owner,
             data_length: self.data_len(),
             num_children,
-            pzxid: self.stat.pzxid,
+            pzxid: stat.pzxid,
         }
+    }
+}
+
+impl fmt::Debug for Node {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("path", &self.path())
+            .field("data", &self.data())
+            .field("acl", self.acl())
+            .field("stat", self.stored())
+            .field("num_children", &self.num_children())
+            .finish()
     }
 }
 
@@ -138,21 +269,87 @@ pub fn is_special(path: &str) -> bool {
     matches!(path, "/" | ZOOKEEPER | QUOTA | CONFIG)
 }
 
-/// The nodes of a tree by key: a persistent ordered map, so that a snapshot
-/// is an O(1) clone that later writes do not disturb, and a node's children
-/// are one range of it.
-pub type Nodes = imbl::OrdMap<NodeKey, Arc<Node>>;
+/// The nodes of a tree, ordered by key: a persistent ordered set, so that
+/// a snapshot is an O(1) clone that later writes do not disturb, and a
+/// node's children are one range of it.
+///
+/// A node's key is its depth (four bytes, big-endian), then its path. Byte
+/// order is then depth first and path within a depth, so the children of
+/// `/a` are exactly the keys from `{depth 2}/a/` up to `{depth 2}/a0` (`0`
+/// follows `/`). Nodes need no set of child names, which would cost about
+/// as much memory again, and a snapshot lists parents before their
+/// children.
+///
+/// The set's branches hold copies of some of its entries as separators, so
+/// a node replaced or deleted may live on there until its branch changes:
+/// at most one old version per separator, a small share of the nodes.
+#[derive(Debug, Clone, Default)]
+pub struct Nodes(imbl::OrdSet<Entry>);
 
-/// A node's place in [`Nodes`]: its depth (four bytes, big-endian), then its
-/// path. Byte order is then depth first and path within a depth, so the
-/// children of `/a` are exactly the keys from `{depth 2}/a/` up to
-/// `{depth 2}/a0` (`0` follows `/`). Nodes need no set of child names,
-/// which would cost about as much memory again as the map, and a snapshot
-/// lists parents before their children. A box rather than an `Arc`: keys
-/// are copied only when a write copies a map leaf a snapshot still shares,
-/// and a reference count would add 16 bytes to every znode.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct NodeKey(Box<[u8]>);
+/// A node in [`Nodes`], ordered and found by its key.
+#[derive(Debug, Clone)]
+pub struct Entry(Node);
+
+impl PartialEq for Entry {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key() == other.0.key()
+    }
+}
+
+impl Eq for Entry {}
+
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Entry {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.key().cmp(other.0.key())
+    }
+}
+
+impl Borrow<[u8]> for Entry {
+    fn borrow(&self) -> &[u8] {
+        self.0.key()
+    }
+}
+
+/// Equal when every node is, in all it holds.
+impl PartialEq for Nodes {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl Nodes {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every node, in key order: parents before their children.
+    pub fn iter(&self) -> impl Iterator<Item = &Node> {
+        self.0.iter().map(|e| &e.0)
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        with_key(path, |key| self.0.get(key)).map(|e| &e.0)
+    }
+
+    /// Adds a node, or replaces the one at its path.
+    fn put(&mut self, node: Node) {
+        self.0.insert(Entry(node));
+    }
+
+    pub fn remove(&mut self, path: &str) -> Option<Node> {
+        with_key(path, |key| self.0.remove(key)).map(|e| e.0)
+    }
+}
 
 const DEPTH_BYTES: usize = 4;
 
@@ -190,41 +387,6 @@ fn with_key<R>(path: &str, f: impl FnOnce(&[u8]) -> R) -> R {
 /// Orders paths as their keys are ordered.
 fn key_order(a: &str, b: &str) -> std::cmp::Ordering {
     (depth_of(a), a.as_bytes()).cmp(&(depth_of(b), b.as_bytes()))
-}
-
-impl NodeKey {
-    pub fn new(path: &str) -> NodeKey {
-        with_key(path, |key| NodeKey(Box::from(key)))
-    }
-
-    pub fn path(&self) -> &str {
-        std::str::from_utf8(&self.0[DEPTH_BYTES..]).expect("keys are made from paths")
-    }
-}
-
-impl Borrow<[u8]> for NodeKey {
-    fn borrow(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for NodeKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.path(), f)
-    }
-}
-
-fn get_mut_in<'a>(nodes: &'a mut Nodes, path: &str) -> Option<&'a mut Node> {
-    with_key(path, move |key| nodes.get_mut(key)).map(Arc::make_mut)
-}
-
-/// The data a node keeps: its own copy, made here on the core's thread.
-/// The request's bytes were allocated by a connection task on another
-/// thread, among short-lived buffers; nodes that keep those fragment the
-/// allocator's arenas (1,000,000 znodes of 100 bytes: 405 MB resident
-/// without the copy, 384 MB with it).
-fn own(data: &Option<Bytes>) -> Option<Bytes> {
-    data.as_deref().map(Bytes::copy_from_slice)
 }
 
 /// The tree of znodes.
@@ -285,14 +447,13 @@ impl Tree {
     /// The initial tree of protocol section 12.2.
     pub fn new() -> Tree {
         let mut tree = Tree {
-            nodes: Nodes::new(),
+            nodes: Nodes::default(),
             ephemerals: HashMap::new(),
             last_zxid: 0,
             approximate_data_size: 0,
             acls: AclCache::default(),
         };
-        let empty = || Some(Bytes::new());
-        tree.insert_root(empty(), Acl::open_unsafe());
+        tree.insert_root(Some(&[]), Acl::open_unsafe());
         for (path, acl, aversion) in [
             (ZOOKEEPER, Acl::open_unsafe(), 0),
             (QUOTA, Acl::open_unsafe(), 0),
@@ -311,7 +472,7 @@ impl Tree {
                 ..StoredStat::default()
             };
             let acl = tree.acls.intern(&acl);
-            tree.link(path, Node::new(empty(), acl, stat));
+            tree.link(Node::new(path, Some(&[]), acl, stat), |_| ());
         }
         tree
     }
@@ -337,40 +498,40 @@ impl Tree {
     /// Sets the child count a run of children ended with.
     fn end_run(&mut self, run: Option<(String, i32)>) {
         if let Some((parent_path, count)) = run {
-            self.node_mut(&parent_path)
-                .expect("checked when the run began")
-                .num_children = count;
+            self.change(&parent_path, |parent| parent.num_children = count)
+                .expect("checked when the run began");
         }
     }
 
-    fn insert_root(&mut self, data: Option<Bytes>, acl: Vec<Acl>) {
+    fn insert_root(&mut self, data: Option<&[u8]>, acl: Vec<Acl>) {
         self.approximate_data_size += 1;
         let acl = self.acls.intern(&acl);
-        self.nodes.insert(
-            NodeKey::new("/"),
-            Arc::new(Node::new(data, acl, StoredStat::default())),
-        );
+        self.nodes
+            .put(Node::new("/", data, acl, StoredStat::default()));
     }
 
-    /// Adds a node under its (existing) parent without touching the parent's
-    /// cversion and pzxid.
-    fn link(&mut self, path: &str, node: Node) {
+    /// Adds a node under its (existing) parent, counting it there, and
+    /// changes the parent further by `parent_change`.
+    fn link(&mut self, node: Node, parent_change: impl FnOnce(&mut NodeHeader)) {
+        let path = node.path();
         let parent_path = parent(path).expect("a non-root path has a parent");
         self.approximate_data_size += path.len() as i64 + i64::from(node.data_len());
-        self.node_mut(parent_path)
-            .expect("parent exists")
-            .num_children += 1;
+        self.change(parent_path, |parent| {
+            parent.num_children += 1;
+            parent_change(parent);
+        })
+        .expect("parent exists");
         if let OwnerKind::Ephemeral(session) = node.kind() {
             self.ephemerals
                 .entry(session)
                 .or_default()
                 .insert(path.to_string());
         }
-        self.nodes.insert(NodeKey::new(path), Arc::new(node));
+        self.nodes.put(node);
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
-        with_key(path, |key| self.nodes.get(key)).map(|n| &**n)
+        self.nodes.get(path)
     }
 
     /// The names of a node's children, in byte order: one range scan.
@@ -385,14 +546,17 @@ impl Tree {
         let mut high = low.clone();
         *high.last_mut().expect("a prefix ends in a slash") = b'0';
         self.nodes
+            .0
             .range::<_, [u8]>((Bound::Included(&low[..]), Bound::Excluded(&high[..])))
-            .map(move |(key, _)| &key.path()[prefix_len..])
+            .map(move |e| &e.0.path()[prefix_len..])
     }
 
-    /// A node to change in place; it is copied first only if a snapshot
-    /// still shares it.
-    fn node_mut(&mut self, path: &str) -> Option<&mut Node> {
-        get_mut_in(&mut self.nodes, path)
+    /// Changes a node's metadata: the node is replaced by a changed copy.
+    /// Returns the new node, or `None` if there is no node at `path`.
+    fn change(&mut self, path: &str, f: impl FnOnce(&mut NodeHeader)) -> Option<Node> {
+        let changed = self.get(path)?.with(f);
+        self.nodes.put(changed.clone());
+        Some(changed)
     }
 
     /// The nodes at this moment, for a snapshot: O(1), and unaffected by
@@ -443,17 +607,17 @@ impl Tree {
 
     /// Every node as a snapshot records it, in key order.
     pub fn records(&self) -> impl Iterator<Item = NodeRecord> + '_ {
-        self.paths().map(|(path, node)| NodeRecord {
-            path: path.to_string(),
-            data: node.data.clone(),
-            acl: node.acl.to_vec(),
-            stat: node.stat,
+        self.nodes.iter().map(|node| NodeRecord {
+            path: node.path().to_string(),
+            data: node.data_bytes(),
+            acl: node.acl().to_vec(),
+            stat: *node.stored(),
         })
     }
 
     /// Every node path, for the container and TTL reaper.
     pub fn paths(&self) -> impl Iterator<Item = (&str, &Node)> {
-        self.nodes.iter().map(|(key, n)| (key.path(), &**n))
+        self.nodes.iter().map(|node| (node.path(), node))
     }
 
     /// Applies a committed transaction. Zxids must strictly increase.
@@ -497,16 +661,18 @@ impl Tree {
                     pzxid: zxid,
                 };
                 let parent_path = parent(path).expect("prep checked the parent");
-                let parent_node = self.node_mut(parent_path).expect("prep checked the parent");
-                parent_node.stat.cversion = parent_node.stat.cversion.wrapping_add(1);
-                parent_node.stat.pzxid = zxid;
                 let acl = self.acls.intern(acl);
-                self.link(path, Node::new(own(data), acl, stat));
+                let node = Node::new(path, data.as_deref(), acl, stat);
+                let stat = node.stat();
+                self.link(node, |parent| {
+                    parent.stat.cversion = parent.stat.cversion.wrapping_add(1);
+                    parent.stat.pzxid = zxid;
+                });
                 changes.push(Change::Created(path.clone()));
                 changes.push(Change::ChildrenChanged(parent_path.to_string()));
                 Applied::Created {
                     path: path.clone(),
-                    stat: self.get(path).expect("just created").stat(),
+                    stat,
                 }
             }
             TxnOp::Delete { path } => {
@@ -518,21 +684,27 @@ impl Tree {
                 data,
                 version,
             } => {
-                let node = get_mut_in(&mut self.nodes, path).expect("prep checked the node");
+                let old = self.get(path).expect("prep checked the node");
+                let node = old.with_data(data.as_deref(), |header| {
+                    header.stat.version = *version;
+                    header.stat.mzxid = zxid;
+                    header.stat.mtime = time;
+                });
                 self.approximate_data_size +=
-                    data.as_ref().map_or(0, |d| d.len() as i64) - i64::from(node.data_len());
-                node.data = own(data);
-                node.stat.version = *version;
-                node.stat.mzxid = zxid;
-                node.stat.mtime = time;
+                    i64::from(node.data_len()) - i64::from(old.data_len());
+                let stat = node.stat();
+                self.nodes.put(node);
                 changes.push(Change::DataChanged(path.clone()));
-                Applied::DataSet { stat: node.stat() }
+                Applied::DataSet { stat }
             }
             TxnOp::SetAcl { path, acl, version } => {
                 let acl = self.acls.intern(acl);
-                let node = self.node_mut(path).expect("prep checked the node");
-                node.acl = acl;
-                node.stat.aversion = *version;
+                let node = self
+                    .change(path, |header| {
+                        header.acl = acl;
+                        header.stat.aversion = *version;
+                    })
+                    .expect("prep checked the node");
                 Applied::AclSet { stat: node.stat() }
             }
             TxnOp::Check { .. } => Applied::Checked,
@@ -547,10 +719,10 @@ impl Tree {
     }
 
     fn delete(&mut self, path: &str, zxid: i64, changes: &mut Vec<Change>) {
-        let Some(node) = with_key(path, |key| self.nodes.remove(key)) else {
+        let Some(node) = self.nodes.remove(path) else {
             return;
         };
-        assert!(node.num_children == 0, "deleting {path} with children");
+        assert!(node.num_children() == 0, "deleting {path} with children");
         self.approximate_data_size -= path.len() as i64 + i64::from(node.data_len());
         if let OwnerKind::Ephemeral(session) = node.kind() {
             if let Some(set) = self.ephemerals.get_mut(&session) {
@@ -561,11 +733,11 @@ impl Tree {
             }
         }
         let parent_path = parent(path).expect("a deleted node has a parent");
-        if let Some(parent_node) = self.node_mut(parent_path) {
-            parent_node.num_children -= 1;
-            parent_node.stat.pzxid = zxid;
-        }
-        changes.push(Change::Deleted(path.to_string(), node.acl.clone()));
+        self.change(parent_path, |parent| {
+            parent.num_children -= 1;
+            parent.stat.pzxid = zxid;
+        });
+        changes.push(Change::Deleted(path.to_string(), node.acl().clone()));
         changes.push(Change::ChildrenChanged(parent_path.to_string()));
     }
 }
@@ -593,7 +765,7 @@ impl TreeBuilder {
     pub fn new(last_zxid: i64) -> TreeBuilder {
         TreeBuilder {
             tree: Tree {
-                nodes: Nodes::new(),
+                nodes: Nodes::default(),
                 ephemerals: HashMap::new(),
                 last_zxid,
                 approximate_data_size: 0,
@@ -635,7 +807,7 @@ impl TreeBuilder {
         }
         let tree = &mut self.tree;
         let acl = tree.acls.intern(&record.acl);
-        let node = Node::new(record.data, acl, record.stat);
+        let node = Node::new(&record.path, record.data.as_deref(), acl, record.stat);
         tree.approximate_data_size += record.path.len() as i64 + i64::from(node.data_len());
         if let OwnerKind::Ephemeral(session) = node.kind() {
             tree.ephemerals
@@ -643,11 +815,10 @@ impl TreeBuilder {
                 .or_default()
                 .insert(record.path.clone());
         }
-        let key = NodeKey::new(&record.path);
         let last = self.last.get_or_insert_with(Vec::new);
         last.clear();
-        last.extend_from_slice(&key.0);
-        tree.nodes.insert(key, Arc::new(node));
+        last.extend_from_slice(node.key());
+        tree.nodes.put(node);
         Ok(())
     }
 
@@ -718,8 +889,8 @@ mod tests {
         tree.apply(&txn(1, create("/a", 0)), &mut changes);
         tree.apply(&txn(2, create("/b", 0)), &mut changes);
         let (a, b) = (tree.get("/a").unwrap(), tree.get("/b").unwrap());
-        assert!(Arc::ptr_eq(&a.acl, &b.acl), "one shared ACL");
-        assert!(Arc::ptr_eq(&a.acl, &tree.get("/").unwrap().acl));
+        assert!(Arc::ptr_eq(a.acl(), b.acl()), "one shared ACL");
+        assert!(Arc::ptr_eq(a.acl(), tree.get("/").unwrap().acl()));
         // Many distinct ACLs, each set and then replaced: the cache keeps
         // only those in use (within twice their number).
         for i in 0..1000 {
@@ -740,7 +911,7 @@ mod tests {
             "{} cached",
             tree.acls.acls.len()
         );
-        assert_eq!(tree.get("/a").unwrap().acl[0].id.id(), "u999:x");
+        assert_eq!(tree.get("/a").unwrap().acl()[0].id.id(), "u999:x");
     }
 
     #[test]
@@ -753,6 +924,80 @@ mod tests {
         assert_eq!((zk.num_children, zk.cversion), (2, -2));
         assert_eq!(tree.get(CONFIG).unwrap().stat().aversion, -1);
         assert_eq!(tree.descendant_count("/"), 3);
+    }
+
+    #[test]
+    fn node_data_kept_inline_or_apart_survives_every_change() {
+        let mut tree = Tree::new();
+        let mut changes = Vec::new();
+        let large = vec![7u8; INLINE_DATA_MAX + 1];
+        let cases: [(&str, Option<&[u8]>); 4] = [
+            ("/null", None),
+            ("/empty", Some(b"")),
+            ("/inline", Some(&[1, 2, 3])),
+            ("/large", Some(&large)),
+        ];
+        let mut zxid = 0;
+        let mut next = || {
+            zxid += 1;
+            zxid
+        };
+        for (path, data) in cases {
+            let op = TxnOp::Create {
+                path: path.into(),
+                data: data.map(Bytes::copy_from_slice),
+                acl: Acl::open_unsafe(),
+                ephemeral_owner: 0,
+            };
+            tree.apply(&txn(next(), op), &mut changes);
+        }
+        let check = |tree: &Tree, expected: &[(&str, Option<&[u8]>)]| {
+            for (path, data) in expected {
+                let node = tree.get(path).unwrap();
+                assert_eq!(node.path(), *path);
+                assert_eq!(node.data(), *data, "{path}");
+                assert_eq!(node.data_bytes().as_deref(), *data, "{path}");
+                assert_eq!(node.stat().data_length, data.map_or(0, |d| d.len() as i32));
+            }
+        };
+        check(&tree, &cases);
+        let before = tree.nodes();
+        // A child under each: the parent's metadata changes, its data stays.
+        for (path, _) in cases {
+            let child = format!("{path}/c");
+            tree.apply(&txn(next(), create(&child, 0)), &mut changes);
+            let parent = tree.get(path).unwrap();
+            assert_eq!((parent.num_children(), parent.stored().cversion), (1, 1));
+        }
+        check(&tree, &cases);
+        // Data moves between every kind; the metadata stays.
+        let rotated = [cases[1], cases[2], cases[3], cases[0]];
+        for ((path, _), (_, data)) in cases.iter().zip(rotated) {
+            let op = TxnOp::SetData {
+                path: path.to_string(),
+                data: data.map(Bytes::copy_from_slice),
+                version: 1,
+            };
+            tree.apply(&txn(next(), op), &mut changes);
+            assert_eq!(tree.get(path).unwrap().num_children(), 1);
+        }
+        let moved: Vec<(&str, Option<&[u8]>)> = cases
+            .iter()
+            .zip(rotated)
+            .map(|((path, _), (_, data))| (*path, data))
+            .collect();
+        check(&tree, &moved);
+        let size: i64 = tree
+            .paths()
+            .map(|(p, n)| p.len() as i64 + i64::from(n.data_len()))
+            .sum();
+        assert_eq!(tree.approximate_data_size(), size);
+        // The clone taken before holds the nodes as they were.
+        assert_eq!(before.len(), 4 + cases.len());
+        for (path, data) in cases {
+            assert_eq!(before.get(path).unwrap().data(), data);
+            assert!(before.get(&format!("{path}/c")).is_none());
+        }
     }
 
     #[test]
@@ -873,7 +1118,7 @@ mod tests {
                 let listed: Vec<&str> = tree.children(path).collect();
                 assert_eq!(listed, expected, "children of {path}");
                 assert_eq!(
-                    tree.get(path).unwrap().num_children as usize,
+                    tree.get(path).unwrap().num_children() as usize,
                     expected.len()
                 );
                 let prefix = if path == "/" {

@@ -30,24 +30,19 @@ struct Chunks<'a, N, S> {
 
 impl<'a, N, S> Iterator for Chunks<'a, N, S>
 where
-    N: Iterator<
-        Item = (
-            &'a crate::tree::NodeKey,
-            &'a std::sync::Arc<crate::tree::Node>,
-        ),
-    >,
+    N: Iterator<Item = &'a crate::tree::Node>,
     S: Iterator<Item = &'a SessionRecord>,
 {
     type Item = Vec<u8>;
 
     fn next(&mut self) -> Option<Vec<u8>> {
         while self.buf.len() < CHUNK_BYTES {
-            if let Some((key, node)) = self.nodes.next() {
+            if let Some(node) = self.nodes.next() {
                 encode_node(
-                    key.path(),
-                    node.data.as_deref(),
-                    &node.acl,
-                    &node.stat,
+                    node.path(),
+                    node.data(),
+                    node.acl(),
+                    node.stored(),
                     &mut self.buf,
                 );
             } else if let Some(session) = self.sessions.next() {
@@ -268,7 +263,7 @@ mod tests {
             nodes: orphan.nodes(),
             sessions: Vec::new(),
         };
-        source.nodes.remove(&crate::tree::NodeKey::new("/x"));
+        source.nodes.remove("/x");
         let bad: Vec<Vec<u8>> = encode_chunks(&source).collect();
         let mut assembly = SnapshotAssembly::new(2);
         let n = bad.len();
