@@ -632,10 +632,15 @@ impl Task {
                             // Auth goes with its fixed xid; its reply echoes it.
                             let xid = if op == OpCode::Auth { xid::AUTH } else { self.take_xid() };
                             // Requests already queued behind this one go out
-                            // in the same write: flush only when none is left.
+                            // in the same write: flush only when none is left,
+                            // after letting the callers that the last replies
+                            // woke queue their next ones.
                             let mut sent = conn.feed(&Request::new(xid, body)).await;
                             if sent.is_ok() && self.commands.is_empty() {
-                                sent = SinkExt::<&Request>::flush(&mut conn).await;
+                                tokio::task::yield_now().await;
+                                if self.commands.is_empty() {
+                                    sent = SinkExt::<&Request>::flush(&mut conn).await;
+                                }
                             }
                             if sent.is_err() {
                                 let _ = reply.send(Err(Error::ConnectionLoss));
