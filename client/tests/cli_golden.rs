@@ -180,6 +180,10 @@ struct Normalized {
     events: Vec<String>,
 }
 
+/// Lines of the main thread that may come inside one of zkCli.sh's event
+/// blocks (see `normalize`).
+const MAX_INTERLEAVED: usize = 3;
+
 fn normalize(output: &str, root: &str) -> Normalized {
     let noise = [
         "Connecting to ",
@@ -201,16 +205,26 @@ fn normalize(output: &str, root: &str) -> Normalized {
     let mut i = 0;
     while i < raw.len() {
         // printMessage: an empty line, WATCHER::, an empty line, the event.
-        if raw[i].is_empty()
-            && raw.get(i + 1).is_some_and(|l| l == "WATCHER::")
-            && raw.get(i + 2).is_some_and(|l| l.is_empty())
-            && raw
-                .get(i + 3)
-                .is_some_and(|l| l.starts_with("WatchedEvent "))
-        {
-            events.push(std::mem::take(&mut raw[i + 3]));
-            i += 4;
-            continue;
+        // zkCli.sh prints events from another thread, in two writes: a
+        // line the main thread prints may come between WATCHER:: and the
+        // event. Such lines stay in order among the others.
+        if raw[i].is_empty() && raw.get(i + 1).is_some_and(|l| l == "WATCHER::") {
+            let window = i + 2..(i + 2 + MAX_INTERLEAVED + 2).min(raw.len());
+            let event = window
+                .clone()
+                .find(|&k| raw[k].starts_with("WatchedEvent "));
+            if let Some(k) = event {
+                if let Some(blank) = raw[i + 2..k].iter().position(String::is_empty) {
+                    for (n, line) in raw[i + 2..k].iter_mut().enumerate() {
+                        if n != blank {
+                            lines.push(std::mem::take(line));
+                        }
+                    }
+                    events.push(std::mem::take(&mut raw[k]));
+                    i = k + 1;
+                    continue;
+                }
+            }
         }
         lines.push(std::mem::take(&mut raw[i]));
         i += 1;
@@ -232,6 +246,25 @@ fn normalize(output: &str, root: &str) -> Normalized {
         at = first + count;
     }
     Normalized { lines, events }
+}
+
+#[test]
+fn an_event_block_split_by_a_line_of_the_main_thread_is_still_an_event() {
+    let event = "WatchedEvent state:SyncConnected type:NodeChildrenChanged path:/g/w";
+    let clean = format!("[]\n\nWATCHER::\n\n{event}\nCreated /g/w/kid\n");
+    let split = format!("[]\n\nWATCHER::\nCreated /g/w/kid\n\n{event}\n");
+    let split_later = format!("[]\n\nWATCHER::\n\nCreated /g/w/kid\n{event}\n");
+    let expected = Normalized {
+        lines: vec!["[]".into(), "Created /g/w/kid".into()],
+        events: vec![event.into()],
+    };
+    for output in [clean, split, split_later] {
+        assert_eq!(normalize(&output, "/g"), expected, "{output:?}");
+    }
+    // Without its event line it is no event block: every line stays.
+    let broken = normalize("\nWATCHER::\n\nCreated /g/x\n", "/g");
+    assert_eq!(broken.lines, ["", "WATCHER::", "", "Created /g/x"]);
+    assert!(broken.events.is_empty());
 }
 
 fn normalize_line(line: &str) -> String {
