@@ -38,15 +38,15 @@ pub struct StoredStat {
 pub type SharedAcl = Arc<[Acl]>;
 
 /// Data up to this size is kept in the node's own allocation. Larger data
-/// is kept apart, so that a change to the node's metadata (a child created
-/// or deleted, which copies the node when a snapshot shares it or when the
-/// map must replace it) copies at most this much.
+/// is kept apart (and shared by the node's copies), so that a change to the
+/// node's metadata, which replaces the node by a copy (a child created or
+/// deleted, say), copies at most this much data.
 const INLINE_DATA_MAX: usize = 1024;
 
 /// Set in [`NodeHeader::key_len`] when the node's data is null.
 const NULL_DATA: u32 = 1 << 31;
 
-/// A node's fixed part: 96 bytes.
+/// A node's fixed part: 96 bytes on 64-bit targets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct NodeHeader {
     stat: StoredStat,
@@ -58,6 +58,9 @@ pub(crate) struct NodeHeader {
     /// [`NULL_DATA`] set when the data is null.
     key_len: u32,
 }
+
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<NodeHeader>() == 96);
 
 /// One znode, in one allocation: its metadata, then its key (see
 /// [`Nodes`]), then its data. A tree of small nodes thus costs one
