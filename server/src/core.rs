@@ -621,10 +621,17 @@ impl Core {
     /// Puts a write's origin in the in-flight queue, behind which the same
     /// connection's reads wait.
     fn queue(&mut self, origin: Origin, entry: impl FnOnce(Origin) -> Pending) {
-        if let Some(c) = origin.conn().and_then(|conn| self.conns.get_mut(&conn)) {
+        let conn = origin.conn();
+        self.enqueue(conn, entry(origin));
+    }
+
+    /// Puts an entry in the in-flight queue, counted against its
+    /// connection, whose later reads then wait behind it.
+    fn enqueue(&mut self, conn: Option<ConnId>, entry: Pending) {
+        if let Some(c) = conn.and_then(|conn| self.conns.get_mut(&conn)) {
             c.queued += 1;
         }
-        self.inflight.push_back(entry(origin));
+        self.inflight.push_back(entry);
     }
 
     /// A committed transaction: applies it, answers whoever waits for it
@@ -923,32 +930,33 @@ impl Core {
                 // a follower answer it, before this leader's own log has it
                 // durable, so before it is applied here. The sync waits
                 // until the tree holds everything proposed so far.
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.queued += 1;
-                }
-                self.inflight.push_back(Pending::Sync {
-                    conn,
-                    session,
-                    xid,
-                    body,
-                    received,
-                    until: Some(self.zab.last_zxid()),
-                });
-                self.serve_queued_reads();
-            }
-            body => {
-                let queued = self.conns.get(&conn).is_some_and(|c| c.queued > 0);
-                if queued {
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.queued += 1;
-                    }
-                    self.inflight.push_back(Pending::Read {
+                let until = Some(self.zab.last_zxid());
+                self.enqueue(
+                    Some(conn),
+                    Pending::Sync {
                         conn,
                         session,
                         xid,
                         body,
                         received,
-                    });
+                        until,
+                    },
+                );
+                self.serve_queued_reads();
+            }
+            body => {
+                let queued = self.conns.get(&conn).is_some_and(|c| c.queued > 0);
+                if queued {
+                    self.enqueue(
+                        Some(conn),
+                        Pending::Read {
+                            conn,
+                            session,
+                            xid,
+                            body,
+                            received,
+                        },
+                    );
                 } else {
                     let message = self.read(conn, session, xid, body);
                     self.answer(conn, &message, received);

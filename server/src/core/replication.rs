@@ -437,17 +437,17 @@ impl Core {
         if !self.send_to_leader(message) {
             return false;
         }
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.queued += 1;
-        }
-        self.inflight.push_back(Pending::Sync {
-            conn,
-            session,
-            xid: request.xid,
-            body: request.body,
-            received,
-            until: None,
-        });
+        self.enqueue(
+            Some(conn),
+            Pending::Sync {
+                conn,
+                session,
+                xid: request.xid,
+                body: request.body,
+                received,
+                until: None,
+            },
+        );
         true
     }
 
