@@ -145,15 +145,13 @@ struct Gather {
 
 impl Gather {
     /// How long a batch of `len` transactions, begun at `began`, may still
-    /// wait; `None` if it should be written now.
-    fn linger(&self, len: usize, began: Instant) -> Option<Duration> {
+    /// wait at `now`; `None` if it should be written now.
+    fn linger(&self, len: usize, began: Instant, now: Instant) -> Option<Duration> {
         if len == 0 || len * 2 >= self.last_group {
             return None;
         }
         let until = began + self.last_sync.min(MAX_LINGER);
-        until
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
+        until.checked_duration_since(now).filter(|d| !d.is_zero())
     }
 
     fn synced(&mut self, group: usize, took: Duration) {
@@ -191,7 +189,7 @@ fn write_loop(
                 done = op;
                 if batch.len() < MAX_BATCH {
                     next = rx.try_recv().ok().or_else(|| {
-                        let wait = gather.linger(batch.len(), began)?;
+                        let wait = gather.linger(batch.len(), began, Instant::now())?;
                         rx.recv_timeout(wait).ok()
                     });
                 }
@@ -334,24 +332,35 @@ mod tests {
         let mut gather = Gather::default();
         let now = Instant::now();
         // Nothing synced yet, and an empty batch: no wait.
-        assert_eq!(gather.linger(1, now), None);
-        assert_eq!(gather.linger(0, now), None);
+        assert_eq!(gather.linger(1, now, now), None);
+        assert_eq!(gather.linger(0, now, now), None);
         // One writer: groups of one never wait.
         gather.synced(1, Duration::from_micros(200));
-        assert_eq!(gather.linger(1, now), None);
+        assert_eq!(gather.linger(1, now, now), None);
         // After a group of 60, a batch of 1 waits, at most the last sync's time.
         gather.synced(60, Duration::from_micros(200));
-        let wait = gather.linger(1, now).expect("a small batch waits");
-        assert!(wait <= Duration::from_micros(200), "{wait:?}");
+        let later = now + Duration::from_micros(50);
+        assert_eq!(gather.linger(1, now, now), Some(Duration::from_micros(200)));
+        assert_eq!(
+            gather.linger(1, now, later),
+            Some(Duration::from_micros(150))
+        );
         // Half the last group or more: written at once.
-        assert_eq!(gather.linger(30, now), None);
+        assert_eq!(gather.linger(30, now, now), None);
         // A batch begun longer ago than the last sync took: written at once.
-        assert_eq!(gather.linger(1, now - Duration::from_micros(300)), None);
+        assert_eq!(
+            gather.linger(1, now, now + Duration::from_micros(200)),
+            None
+        );
+        assert_eq!(
+            gather.linger(1, now, now + Duration::from_micros(300)),
+            None
+        );
         // A slow sync does not make a batch wait longer than MAX_LINGER.
         gather.synced(60, Duration::from_secs(2));
-        assert!(gather.linger(1, Instant::now()).unwrap() <= MAX_LINGER);
+        assert_eq!(gather.linger(1, now, now), Some(MAX_LINGER));
         // An empty group (a flush with nothing in it) leaves the figures.
         gather.synced(0, Duration::ZERO);
-        assert!(gather.linger(1, Instant::now()).is_some());
+        assert_eq!(gather.linger(1, now, now), Some(MAX_LINGER));
     }
 }
