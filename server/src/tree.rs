@@ -754,8 +754,8 @@ impl Tree {
 #[derive(Debug)]
 pub struct TreeBuilder {
     tree: Tree,
-    /// The key inserted last.
-    last: Option<Vec<u8>>,
+    /// The node inserted last.
+    last: Option<Node>,
     /// The parent whose children are being counted, and how many so far.
     run: Option<(String, i32)>,
     /// Nodes that came out of key order, or before their parent.
@@ -791,7 +791,7 @@ impl TreeBuilder {
         let in_order = self.aside.is_empty()
             && match &self.last {
                 None => record.path == "/",
-                Some(last) => with_key(&record.path, |key| &last[..] < key),
+                Some(last) => with_key(&record.path, |key| last.key() < key),
             };
         if !in_order {
             return self.set_aside(record);
@@ -818,10 +818,8 @@ impl TreeBuilder {
                 .or_default()
                 .insert(record.path.clone());
         }
-        let last = self.last.get_or_insert_with(Vec::new);
-        last.clear();
-        last.extend_from_slice(node.key());
-        tree.nodes.put(node);
+        tree.nodes.put(node.clone());
+        self.last = Some(node);
         Ok(())
     }
 
@@ -832,7 +830,7 @@ impl TreeBuilder {
         }
         Err(match &self.last {
             None => "no root node".to_string(),
-            Some(last) if last[DEPTH_BYTES..] == *record.path.as_bytes() => {
+            Some(last) if last.path() == record.path => {
                 format!("node {} appears twice", record.path)
             }
             Some(_) => format!("node {} has no parent", record.path),
