@@ -27,16 +27,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use zoo_client::{Client, CreateOptions, Error, SessionState};
+use zoo_server::testkit::free_port;
 use zoo_wire::{CreateMode, EventType};
 
 /// How long an election, or a client's move, may take here.
 const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A loopback port free a moment ago.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
 
 /// The zoo-server executable: `target/<profile>/zoo-server`, while this
 /// test runs from `target/<profile>/deps/`. `cargo test --workspace`

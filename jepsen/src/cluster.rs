@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use zoo_server::testkit::free_port;
+
 use crate::proxy::{LinkProxy, LinkState};
 
 /// How long one four-letter-word exchange may take before the server
@@ -59,31 +61,6 @@ pub struct Cluster {
     options: ClusterOptions,
 }
 
-/// A port free at the time of asking, below the kernel's range of
-/// ephemeral ports: a server restarted after a kill binds its ports again,
-/// and a port in that range may meanwhile have become the local end of
-/// some outgoing connection (a soak run lost a server that way). The server
-/// binds it a moment later; another process taking it in between makes the
-/// start fail visibly.
-fn free_port() -> std::io::Result<u16> {
-    use rand::Rng;
-    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    let floor = 10_000.min(ephemeral_low / 2);
-    let mut rng = rand::thread_rng();
-    for _ in 0..1000 {
-        let port = rng.gen_range(floor..ephemeral_low.max(floor + 1));
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 impl Cluster {
     /// Writes every server's configuration, starts the proxies and the
     /// servers; does not wait for a leader (`wait_healthy`).
@@ -107,8 +84,8 @@ impl Cluster {
             std::fs::write(dir.join("data/myid"), format!("{id}\n")).map_err(io)?;
             nodes.push(Node {
                 id,
-                client_port: free_port().map_err(io)?,
-                quorum_port: free_port().map_err(io)?,
+                client_port: free_port(),
+                quorum_port: free_port(),
                 dir,
                 child: None,
                 paused: false,
@@ -142,7 +119,7 @@ impl Cluster {
                 };
                 // Elections travel on the quorum port; the election port is
                 // parsed for zoo.cfg compatibility only.
-                let election = free_port().map_err(io)?;
+                let election = free_port();
                 cfg.push_str(&format!("server.{}=127.0.0.1:{port}:{election}\n", j + 1));
             }
             std::fs::write(node.dir.join("zoo.cfg"), cfg).map_err(io)?;

@@ -119,11 +119,25 @@ pub fn zab_tick_ms(config: &Config) -> u64 {
     (u64::from(config.tick_time_ms) / zab_ticks_per_tick(config)).max(1)
 }
 
+/// Why a server stopped serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory cannot be recovered or the log not written.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The quorum port cannot be opened, or the ensemble is misconfigured.
+    #[error("peers: {0}")]
+    Peers(String),
+    /// The task that runs the tree stopped on its own.
+    #[error("the core stopped: {0}")]
+    Core(String),
+}
+
 /// Listens on this server's quorum port and links to the other members;
 /// `None` for an ensemble of one.
 async fn start_peers(
     config: &Config,
-) -> Result<Option<(net::peer::PeerNet, mpsc::Receiver<net::peer::Inbound>)>, StorageError> {
+) -> Result<Option<(net::peer::PeerNet, mpsc::Receiver<net::peer::Inbound>)>, ServerError> {
     if config.peers.len() <= 1 {
         return Ok(None);
     }
@@ -131,11 +145,11 @@ async fn start_peers(
         .peers
         .iter()
         .find(|p| p.id == config.server_id)
-        .ok_or_else(|| StorageError::Io(format!("no server.{} line", config.server_id)))?;
+        .ok_or_else(|| ServerError::Peers(format!("no server.{} line", config.server_id)))?;
     let address = format!("{}:{}", me.host, me.quorum_port);
     let listener = TcpListener::bind(&address)
         .await
-        .map_err(|e| StorageError::Io(format!("listening for peers on {address}: {e}")))?;
+        .map_err(|e| ServerError::Peers(format!("listening on {address}: {e}")))?;
     let peers = config
         .peers
         .iter()
@@ -144,7 +158,7 @@ async fn start_peers(
         .collect();
     let net_config = net::peer::PeerNetConfig::new(config.server_id, peers);
     let (net, rx) = net::peer::PeerNet::start(listener, net_config)
-        .map_err(|e| StorageError::Io(format!("starting the peer transport: {e}")))?;
+        .map_err(|e| ServerError::Peers(format!("starting the transport: {e}")))?;
     info!(%address, members = config.peers.len(), "listening for peers");
     Ok(Some((net, rx)))
 }
@@ -156,7 +170,7 @@ pub async fn run(
     listener: TcpListener,
     config: Config,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), StorageError> {
+) -> Result<(), ServerError> {
     if config.test_clock_offset_ms != 0 {
         CLOCK_OFFSET_MS.store(config.test_clock_offset_ms, Ordering::Relaxed);
     }
@@ -190,7 +204,7 @@ pub async fn run(
         Ok::<_, StorageError>((storage, recovered))
     })
     .await
-    .map_err(|e| StorageError::Io(format!("recovery panicked: {e}")))??;
+    .map_err(|e| ServerError::Core(format!("recovery panicked: {e}")))??;
     let mut recovered = recovered;
     let durable = zab::DurableState {
         epochs: recovered.epochs,
@@ -228,9 +242,9 @@ pub async fn run(
         tokio::select! {
             _ = up => {}
             result = &mut core_task => return match result {
-                Ok(Ok(())) => Err(StorageError::Io("the core stopped before serving".into())),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(StorageError::Io(format!("the core stopped: {e}"))),
+                Ok(Ok(())) => Err(ServerError::Core("before serving".into())),
+                Ok(Err(e)) => Err(e.into()),
+                Err(e) => Err(ServerError::Core(e.to_string())),
             },
         }
     }
@@ -240,8 +254,8 @@ pub async fn run(
             Ok(())
         }
         result = &mut core_task => match result {
-            Ok(result) => result,
-            Err(e) => Err(StorageError::Io(format!("the core stopped: {e}"))),
+            Ok(result) => result.map_err(ServerError::from),
+            Err(e) => Err(ServerError::Core(e.to_string())),
         },
     }
 }

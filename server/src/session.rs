@@ -49,8 +49,12 @@ impl SessionTable {
         (deadline_ms / self.tick_ms + 1) * self.tick_ms
     }
 
-    /// Records a session created by a committed createSession.
+    /// Records a session created by a createSession, proposed (on a leader)
+    /// or committed; adding a known session again renews it.
     pub fn add(&mut self, id: i64, timeout_ms: i32, password: [u8; 16], now_ms: u64) {
+        if let Some(known) = self.sessions.get(&id) {
+            self.unbucket(known.expires_at_ms, id);
+        }
         let expires_at_ms = self.bucket_of(now_ms + timeout_ms.max(0) as u64);
         self.buckets.entry(expires_at_ms).or_default().insert(id);
         self.sessions.insert(
@@ -181,6 +185,17 @@ mod tests {
         assert!(!table.touch(id, 2000), "closing sessions are not revived");
         table.remove(id);
         assert!(table.get(id).is_none());
+    }
+
+    #[test]
+    fn a_session_added_twice_expires_once_from_its_last_deadline() {
+        let mut table = SessionTable::new(100, 0, 1_000_000);
+        let id = table.next_id();
+        table.add(id, 1000, [0; 16], 0);
+        table.add(id, 1000, [0; 16], 500);
+        assert!(table.expired(1200).is_empty(), "the first deadline is gone");
+        assert_eq!(table.expired(1600), vec![id]);
+        assert_eq!(table.len(), 1);
     }
 
     #[test]

@@ -10,6 +10,39 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A loopback port free at the time of asking, below the kernel's range of
+/// ephemeral ports. A port from that range (what binding port 0 gives) may
+/// become the local end of some outgoing connection before the server that
+/// is to listen on it binds it, or binds it again after a restart; tests
+/// that start several servers at once lost starts that way. Another process
+/// taking the port in between makes the start fail visibly. A port is
+/// handed out once per process, so that the servers of one test, or of
+/// tests running side by side, never draw the same one.
+pub fn free_port() -> u16 {
+    use rand::Rng;
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let floor = 10_000.min(ephemeral_low / 2);
+    let mut rng = rand::thread_rng();
+    for _ in 0..1000 {
+        let port = rng.gen_range(floor..ephemeral_low.max(floor + 1));
+        if !given.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    given.push(port);
+    port
+}
+
 /// A Zoo server running in this process on 127.0.0.1, with its data in a
 /// temporary directory removed on drop; stopped when dropped.
 #[derive(Debug)]

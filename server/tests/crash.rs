@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::{Rng, SeedableRng};
-use support::{free_port, server_command, wait_up, RawClient};
+use support::{server_command, wait_up, RawClient};
 use zoo_server::storage::{recover, RocksStorage, Storage};
+use zoo_server::testkit::free_port;
 use zoo_server::tree::Tree;
 use zoo_wire::{CreateMode, ErrorCode, RequestBody, SetDataRequest};
 

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{free_port, run_ok, RawClient};
+use support::{run_ok, RawClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use zoo_server::testkit::free_port;
 use zoo_wire::*;
 
 /// How long an election or a catch-up may take here.
@@ -277,7 +278,9 @@ async fn three_servers_replicate_and_survive_the_leader() {
     let mut c = connect(&ensemble, followers[0]).await;
     assert_eq!(
         c.create("/a", b"one", CreateMode::Persistent).await,
-        Ok("/a".into())
+        Ok("/a".into()),
+        "{}",
+        ensemble.logs()
     );
     // Sequence numbers come from the leader, whichever server is asked.
     let mut d = connect(&ensemble, followers[1]).await;
@@ -592,15 +595,36 @@ async fn kazoo_writes_through_a_leader_failover_and_loses_nothing() {
     }
 }
 
-fn signal(ensemble: &Ensemble, i: usize, sig: &str) {
+/// Stops server `i` with SIGSTOP and returns once every one of its threads
+/// is stopped: the signal is delivered asynchronously, and a thread still
+/// running could read what is sent to the server after this returns.
+fn freeze(ensemble: &Ensemble, i: usize) {
     let pid = ensemble.members[i].child.as_ref().unwrap().id();
     // bash's own kill: no procps needed.
     let status = std::process::Command::new("bash")
         .arg("-c")
-        .arg(format!("kill -{sig} {pid}"))
+        .arg(format!("kill -STOP {pid}"))
         .status()
         .unwrap();
     assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+        let running = tasks.filter_map(Result::ok).any(|task| {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            // The state follows the parenthesized command name.
+            let state = stat
+                .rsplit(") ")
+                .next()
+                .and_then(|rest| rest.chars().next());
+            !matches!(state, Some('T' | 't'))
+        });
+        if !running {
+            return;
+        }
+        assert!(Instant::now() < deadline, "server {} does not stop", i + 1);
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -621,7 +645,7 @@ async fn a_leader_cut_off_with_a_lone_proposal_truncates_it_on_return() {
     // reads, and dies before it could commit it. The followers die too:
     // what their sockets held unread goes with them.
     for &f in &followers {
-        signal(&ensemble, f, "STOP");
+        freeze(&ensemble, f);
     }
     c.send(RequestBody::Create(CreateRequest {
         path: "/lost".into(),
@@ -655,8 +679,9 @@ async fn a_leader_cut_off_with_a_lone_proposal_truncates_it_on_return() {
         assert_eq!(
             c.get("/lost", false).await.err(),
             Some(ErrorCode::NoNode),
-            "server {} holds a write that was never acknowledged",
-            i + 1
+            "server {} holds a write that was never acknowledged\n{}",
+            i + 1,
+            ensemble.logs()
         );
     }
     assert!(

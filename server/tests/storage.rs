@@ -11,10 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use support::{free_port, server_command, wait_up, RawClient};
+use support::{server_command, wait_up, RawClient};
 use zoo_server::storage::{
     conformance, recover, write_snapshot, MemoryStorage, RocksStorage, SnapshotSource, Storage,
 };
+use zoo_server::testkit::free_port;
 use zoo_server::tree::Tree;
 use zoo_server::txn::{Txn, TxnOp};
 use zoo_wire::{Acl, CreateMode};

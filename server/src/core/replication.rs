@@ -340,7 +340,14 @@ impl Core {
                     timeout_ms,
                     password,
                 };
-                self.propose(session, 0, op, Origin::Server);
+                if self.propose(session, 0, op, Origin::Server) {
+                    // Tracked from now, as ZooKeeper's leader does: a quorum
+                    // of followers can commit the session before this
+                    // server's own log has it, and its client's first
+                    // forwarded request must not find it unknown here.
+                    let now = self.now_ms();
+                    self.sessions.add(session, timeout_ms, password, now);
+                }
             }
             LearnerMessage::Request {
                 session,

@@ -79,15 +79,6 @@ pub async fn wait_up(port: u16, child: &mut std::process::Child) {
     }
 }
 
-/// A loopback port free at the time of asking.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Short ticks so that expiry tests are quick; every four-letter word on.
 pub fn test_config() -> Config {
     let mut config = Config::parse("tickTime=100\n4lw.commands.whitelist=*\n", "test").unwrap();
