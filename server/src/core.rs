@@ -189,6 +189,9 @@ pub struct Core {
     /// Sessions a read-only server made for its own clients: never
     /// replicated, gone with their connection or once the quorum is back.
     local_sessions: HashSet<i64>,
+    /// Sessions a leader tracks from their createSession's proposal, not
+    /// yet applied: forgotten if it stops leading before they commit.
+    proposed_sessions: HashSet<i64>,
     outstanding: Outstanding,
     inflight: VecDeque<Pending>,
     /// Transactions applied since the last snapshot began, and the count at
@@ -255,6 +258,7 @@ impl Core {
             since_compact: 0,
             serving_tx: tokio::sync::watch::Sender::new(false),
             local_sessions: HashSet::new(),
+            proposed_sessions: HashSet::new(),
             outstanding: Outstanding::default(),
             inflight: VecDeque::new(),
             // A restart that replays the log snapshots once it has, as
@@ -718,6 +722,7 @@ impl Core {
             }) => {
                 let now = self.now_ms();
                 self.sessions.add(session_id, timeout_ms, password, now);
+                self.proposed_sessions.remove(&session_id);
             }
             Some(SessionEffect::Closed(session_id)) => {
                 self.sessions.remove(session_id);

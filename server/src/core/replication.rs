@@ -347,6 +347,7 @@ impl Core {
                     // forwarded request must not find it unknown here.
                     let now = self.now_ms();
                     self.sessions.add(session, timeout_ms, password, now);
+                    self.proposed_sessions.insert(session);
                 }
             }
             LearnerMessage::Request {
@@ -534,6 +535,10 @@ impl Core {
             }
             self.inflight.clear();
             self.outstanding = Outstanding::default();
+            // What a new leader does not commit never happened here.
+            for session in self.proposed_sessions.drain() {
+                self.sessions.remove(session);
+            }
             self.incoming = None;
             self.touched.clear();
         }
