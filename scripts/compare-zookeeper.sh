@@ -9,6 +9,7 @@
 # Workloads: reads and writes of 100-byte values, watch fan-out (one change,
 # 16 watchers), session storm (sessions opened and closed), 512 KiB values.
 # Fresh data directories each time; both servers sync their logs (fsync on).
+# CPU/op rows: the server process's user and system CPU time per operation.
 # ZOO_SERVER_BIN and ZOO_BENCH_BIN use those binaries instead of a release
 # build.
 set -euo pipefail
@@ -39,10 +40,12 @@ zoo_port=22801 zk_port=22802
 mkdir -p "$work/zoo" "$work/zk/data"
 printf 'tickTime=2000\nclientPort=%s\ndataDir=%s\nmaxClientCnxns=0\n' "$zoo_port" "$work/zoo" > "$work/zoo/zoo.cfg"
 RUST_LOG=warn "$zoo_server" "$work/zoo/zoo.cfg" 2>"$work/zoo.log" & pids+=($!)
+zoo_pid=$!
 printf 'tickTime=2000\nclientPort=%s\nclientPortAddress=127.0.0.1\ndataDir=%s\nadmin.enableServer=false\nmaxClientCnxns=0\n' \
     "$zk_port" "$work/zk/data" > "$work/zk/zoo.cfg"
 java -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar org.apache.zookeeper.server.ZooKeeperServerMain \
     "$work/zk/zoo.cfg" >"$work/zk.log" 2>&1 & pids+=($!)
+zk_pid=$!
 for port in $zoo_port $zk_port; do
     for _ in $(seq 100); do
         [[ "$(echo srvr | nc -N -w 5 127.0.0.1 "$port" 2>/dev/null)" == *Mode* ]] && break
@@ -50,14 +53,24 @@ for port in $zoo_port $zk_port; do
     done
 done
 
-run() { # port workload clients in_flight -> "ops p50", or "- -" if the run failed
-    local out
-    if out="$("$zoo_bench" --connect "127.0.0.1:$1" --workload "$2" --clients "$3" --in-flight "$4" \
-        --duration "$seconds" --warmup 1 --json)"; then
-        python3 -c 'import json,sys; r=json.load(sys.stdin); print(round(r["ops_per_sec"]), r["latency_us"]["p50"])' <<<"$out"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run() { # port pid workload clients in_flight -> "ops p50 cpu_us_per_op", or "- - -" if the run failed
+    local out bench t0 t1
+    out="$work/bench.json"
+    "$zoo_bench" --connect "127.0.0.1:$1" --workload "$3" --clients "$4" --in-flight "$5" \
+        --duration "$seconds" --warmup 1 --json >"$out" & bench=$!
+    # The server's CPU time over the measured part of the run (after the
+    # warmup second; the sessions' closing at the end counts too, a few ms).
+    sleep 1
+    t0=$(cpu_ticks "$2")
+    if wait "$bench"; then
+        t1=$(cpu_ticks "$2")
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); us=float(sys.argv[2])*1e6/float(sys.argv[3])
+print(round(r["ops_per_sec"]), r["latency_us"]["p50"], round(us / max(r["ok"], 1), 1))' \
+            "$out" "$((t1 - t0))" "$(getconf CLK_TCK)"
     else
-        echo "zoo-bench $2 on port $1 failed: ${out:-no report}" >&2
-        echo "- -"
+        echo "zoo-bench $3 on port $1 failed: $(cat "$out" 2>/dev/null || echo no report)" >&2
+        echo "- - -"
     fi
 }
 
@@ -78,12 +91,13 @@ finish() {
 }
 
 printf '%-28s %14s %14s %8s\n' "workload" "Zoo" "ZooKeeper" "ratio"
-# workload clients in_flight rows (ops: throughput; p50: median latency)
-for spec in "read 16 8 ops" "write 16 8 ops" "write 1 1 ops" "write 64 1 ops" "read 1 1 p50" \
+# workload clients in_flight rows (ops: throughput; p50: median latency;
+# cpu: the server's CPU time per operation)
+for spec in "read 16 8 ops,cpu" "write 16 8 ops,cpu" "write 1 1 ops" "write 64 1 ops,cpu" "read 1 1 p50" \
     "watch-fanout 16 1 ops,p50" "session-storm 16 1 ops" "large-write 4 2 ops" "large-read 4 2 ops"; do
     read -r workload clients inflight metrics <<<"$spec"
-    read -r zk_ops zk_p50 <<<"$(run $zk_port "$workload" "$clients" "$inflight")"
-    read -r zoo_ops zoo_p50 <<<"$(run $zoo_port "$workload" "$clients" "$inflight")"
+    read -r zk_ops zk_p50 zk_cpu <<<"$(run $zk_port "$zk_pid" "$workload" "$clients" "$inflight")"
+    read -r zoo_ops zoo_p50 zoo_cpu <<<"$(run $zoo_port "$zoo_pid" "$workload" "$clients" "$inflight")"
     case $workload in
         watch-fanout) label="fan-out to $clients watchers" unit=rounds/s ;;
         session-storm) label="session storm $clients loops" unit=sessions/s ;;
@@ -92,6 +106,7 @@ for spec in "read 16 8 ops" "write 16 8 ops" "write 1 1 ops" "write 64 1 ops" "r
     esac
     if [[ $metrics == *ops* ]]; then row "$label" "$zoo_ops" "$zk_ops" "$unit"; fi
     if [[ $metrics == *p50* ]]; then row "$label p50" "$zoo_p50" "$zk_p50" us; fi
+    if [[ $metrics == *cpu* ]]; then row "$label CPU/op" "$zoo_cpu" "$zk_cpu" us; fi
 done
 
 if [[ "$znodes" -le 0 ]]; then
