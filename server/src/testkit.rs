@@ -100,10 +100,7 @@ impl ApacheZooKeeper {
     /// answers `srvr`. Panics (failing the test) if Java or the package is
     /// missing or it does not come up within a minute.
     pub async fn start(tick_time_ms: u32) -> ApacheZooKeeper {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let dir = std::env::temp_dir().join(format!("zoo-apache-{}-{port}", std::process::id()));
         std::fs::create_dir_all(dir.join("data")).expect("temp dir");
         let cfg = dir.join("zoo.cfg");

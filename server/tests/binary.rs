@@ -2,9 +2,11 @@
 //! line named, and SIGTERM stops the server cleanly.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use zoo_server::testkit::free_port;
 
 const BIN: &str = env!("CARGO_BIN_EXE_zoo-server");
 
@@ -39,11 +41,7 @@ fn a_bad_configuration_is_refused_with_its_line() {
 
 #[test]
 fn serves_from_a_file_and_stops_on_sigterm() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let cfg = temp_cfg(
         "ok",
         &format!("tickTime=2000\nclientPort={port}\nclientPortAddress=127.0.0.1\n"),
